@@ -1,0 +1,1 @@
+"""The demo and the loaders for its public data sets."""
