@@ -38,7 +38,9 @@ def open_store(settings: Settings | None = None, *, migrate: bool = True) -> Sto
         if "://" in root:
             from flywheel.errors import ValidationError
 
-            raise ValidationError(f"The '{name}' setting must be a local directory in this release; got {root!r}.")
+            raise ValidationError(
+                f"The '{name}' setting must be a local directory in this release; got {root!r}."
+            )
     db = Database(settings.resolved_db_url())
     if migrate:
         db.upgrade()

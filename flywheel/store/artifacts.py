@@ -19,7 +19,9 @@ class ArtifactStore:
 
     def path(self, digest: str) -> Path:
         if len(digest) != 64 or not set(digest) <= _HEX:
-            raise ValidationError(f"artifact id {digest!r} is not a SHA-256 hex digest (64 characters 0-9a-f)")
+            raise ValidationError(
+                f"artifact id {digest!r} is not a SHA-256 hex digest (64 characters 0-9a-f)"
+            )
         return self.root / "sha256" / digest[:2] / digest[2:]
 
     def put(self, data: bytes) -> str:

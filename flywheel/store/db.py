@@ -44,10 +44,15 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                self.url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=8
+                self.url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=8,
+                max_overflow=8,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            self._writer: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flywheel-sqlite-writer")
+            self._writer: ThreadPoolExecutor | None = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="flywheel-sqlite-writer"
+            )
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=10)
             self._writer = None
@@ -115,7 +120,9 @@ class Database:
                 else:
                     command.upgrade(cfg, "head")
             except SQLAlchemyError as exc:
-                raise StoreError(f"could not migrate the metadata database at {self.safe_url()}: {exc}") from exc
+                raise StoreError(
+                    f"could not migrate the metadata database at {self.safe_url()}: {exc}"
+                ) from exc
 
     def safe_url(self) -> str:
         """The URL without a password, for messages."""

@@ -90,7 +90,11 @@ class EventLog:
         written: list[Path] = []
         try:
             for day in np.unique(days):
-                part = table if len(written) == 0 and (days == day).all() else table.filter(pa.array(days == day))
+                part = (
+                    table
+                    if len(written) == 0 and (days == day).all()
+                    else table.filter(pa.array(days == day))
+                )
                 date = datetime.fromtimestamp(int(day) * 86_400, UTC).strftime("%Y-%m-%d")
                 d = self.model_dir(model) / f"date={date}"
                 d.mkdir(parents=True, exist_ok=True)
@@ -172,7 +176,7 @@ class EventLog:
                 con = duckdb.connect()
                 try:
                     con.execute("SET TimeZone='UTC'")
-                    return con.execute(sql, {"files": files}).to_arrow_table()
+                    return con.sql(sql, params={"files": files}).to_arrow_table()
                 finally:
                     con.close()
             except duckdb.IOException:
@@ -201,7 +205,9 @@ class EventLog:
                 where.append(f"{_quote(col)} = {'true' if val else 'false'}")
             else:
                 where.append(f"CAST({_quote(col)} AS VARCHAR) = '{_escape(str(val))}'")
-        table = self.query(model, since=since, until=until, where=where, order_by="timestamp, event_id", limit=limit + 1)
+        table = self.query(
+            model, since=since, until=until, where=where, order_by="timestamp, event_id", limit=limit + 1
+        )
         if table.num_rows <= limit:
             return table, None
         table = table.slice(0, limit)
@@ -215,13 +221,22 @@ class EventLog:
         ids = ", ".join(f"'{_escape(e)}'" for e in event_ids)
         return self.query(model, where=[f"event_id IN ({ids})"])
 
-    def hourly_counts(self, model: str, since: datetime | None = None, until: datetime | None = None) -> list[tuple[datetime, int]]:
+    def hourly_counts(
+        self, model: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[tuple[datetime, int]]:
         t = self.query(
-            model, since=since, until=until, select="date_trunc('hour', timestamp) AS hour, count(*) AS n", group_by="hour", order_by="hour"
+            model,
+            since=since,
+            until=until,
+            select="date_trunc('hour', timestamp) AS hour, count(*) AS n",
+            group_by="hour",
+            order_by="hour",
         )
         if t.num_rows == 0:
             return []
-        return [(h, int(n)) for h, n in zip(t.column("hour").to_pylist(), t.column("n").to_pylist(), strict=True)]
+        return [
+            (h, int(n)) for h, n in zip(t.column("hour").to_pylist(), t.column("n").to_pylist(), strict=True)
+        ]
 
     # -- compaction ---------------------------------------------------------------------
     def compact(self, model: str, min_files: int = 2) -> CompactionStats:
@@ -244,11 +259,13 @@ class EventLog:
                 con = duckdb.connect()
                 try:
                     con.execute("SET TimeZone='UTC'")
-                    rows_before += con.execute("SELECT count(*) FROM read_parquet($f, union_by_name=true)", {"f": files}).fetchone()[0]  # type: ignore[index]
-                    merged = con.execute(
+                    rows_before += con.execute(
+                        "SELECT count(*) FROM read_parquet($f, union_by_name=true)", {"f": files}
+                    ).fetchone()[0]  # type: ignore[index]
+                    merged = con.sql(
                         "SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS __rn "
                         "FROM read_parquet($f, union_by_name=true)) WHERE __rn = 1 ORDER BY timestamp, event_id",
-                        {"f": files},
+                        params={"f": files},
                     ).to_arrow_table()
                 finally:
                     con.close()

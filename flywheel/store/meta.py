@@ -53,7 +53,9 @@ class ModelStore:
             if row is None:
                 conn.execute(t.models.insert().values(name=spec.name, spec_version=1, created_at=now))
                 conn.execute(
-                    t.model_specs.insert().values(model=spec.name, version=1, spec_json=spec_json, spec_hash=spec_hash, created_at=now)
+                    t.model_specs.insert().values(
+                        model=spec.name, version=1, spec_json=spec_json, spec_hash=spec_hash, created_at=now
+                    )
                 )
                 return RegisterResult(ModelRecord(spec.name, spec, 1, now), created=True, changed=False)
             current = conn.execute(
@@ -62,13 +64,21 @@ class ModelStore:
                 )
             ).scalar_one()
             if current == spec_hash:
-                return RegisterResult(ModelRecord(spec.name, spec, row.spec_version, row.created_at), created=False, changed=False)
+                return RegisterResult(
+                    ModelRecord(spec.name, spec, row.spec_version, row.created_at),
+                    created=False,
+                    changed=False,
+                )
             version = row.spec_version + 1
             conn.execute(
-                t.model_specs.insert().values(model=spec.name, version=version, spec_json=spec_json, spec_hash=spec_hash, created_at=now)
+                t.model_specs.insert().values(
+                    model=spec.name, version=version, spec_json=spec_json, spec_hash=spec_hash, created_at=now
+                )
             )
             conn.execute(update(t.models).where(t.models.c.name == spec.name).values(spec_version=version))
-            return RegisterResult(ModelRecord(spec.name, spec, version, row.created_at), created=False, changed=True)
+            return RegisterResult(
+                ModelRecord(spec.name, spec, version, row.created_at), created=False, changed=True
+            )
 
         return self.db.write(fn)
 
@@ -76,12 +86,20 @@ class ModelStore:
         def fn(conn: Connection) -> ModelRecord:
             row = conn.execute(
                 select(t.models, t.model_specs.c.spec_json)
-                .join(t.model_specs, (t.model_specs.c.model == t.models.c.name) & (t.model_specs.c.version == t.models.c.spec_version))
+                .join(
+                    t.model_specs,
+                    (t.model_specs.c.model == t.models.c.name)
+                    & (t.model_specs.c.version == t.models.c.spec_version),
+                )
                 .where(t.models.c.name == name)
             ).first()
             if row is None:
-                raise NotFound(f"model {name!r} is not registered; register it first with POST /v1/models (or `flywheel models register`)")
-            return ModelRecord(row.name, ModelSpec.model_validate_json(row.spec_json), row.spec_version, row.created_at)
+                raise NotFound(
+                    f"model {name!r} is not registered; register it first with POST /v1/models (or `flywheel models register`)"
+                )
+            return ModelRecord(
+                row.name, ModelSpec.model_validate_json(row.spec_json), row.spec_version, row.created_at
+            )
 
         return self.db.read(fn)
 
@@ -89,10 +107,17 @@ class ModelStore:
         def fn(conn: Connection) -> list[ModelRecord]:
             rows = conn.execute(
                 select(t.models, t.model_specs.c.spec_json)
-                .join(t.model_specs, (t.model_specs.c.model == t.models.c.name) & (t.model_specs.c.version == t.models.c.spec_version))
+                .join(
+                    t.model_specs,
+                    (t.model_specs.c.model == t.models.c.name)
+                    & (t.model_specs.c.version == t.models.c.spec_version),
+                )
                 .order_by(t.models.c.name)
             ).all()
-            return [ModelRecord(r.name, ModelSpec.model_validate_json(r.spec_json), r.spec_version, r.created_at) for r in rows]
+            return [
+                ModelRecord(r.name, ModelSpec.model_validate_json(r.spec_json), r.spec_version, r.created_at)
+                for r in rows
+            ]
 
         return self.db.read(fn)
 
@@ -113,7 +138,11 @@ class EventIndex:
         self.db = db
 
     def existing(self, model: str, event_ids: Sequence[str]) -> set[str]:
-        return self.db.read(lambda c: Database.existing(c, t.event_index.c.event_id, event_ids, t.event_index.c.model == model))
+        return self.db.read(
+            lambda c: Database.existing(
+                c, t.event_index.c.event_id, event_ids, t.event_index.c.model == model
+            )
+        )
 
     def add(self, model: str, event_ids: Sequence[str], ingested_at: datetime) -> None:
         rows = [{"model": model, "event_id": e, "ingested_at": ingested_at} for e in event_ids]
@@ -121,7 +150,9 @@ class EventIndex:
 
     def count(self, model: str) -> int:
         return self.db.read(
-            lambda c: c.execute(select(func.count()).select_from(t.event_index).where(t.event_index.c.model == model)).scalar_one()
+            lambda c: c.execute(
+                select(func.count()).select_from(t.event_index).where(t.event_index.c.model == model)
+            ).scalar_one()
         )
 
 
@@ -168,14 +199,23 @@ class _KeyedRows:
         id_col = self.table.c[self.id_col]
 
         def fn(conn: Connection) -> tuple[int, int]:
-            seen = Database.existing(conn, id_col, [r[self.id_col] for r in rows], self.table.c.model == model)
+            seen = Database.existing(
+                conn, id_col, [r[self.id_col] for r in rows], self.table.c.model == model
+            )
             new = [{**r, "model": model} for r in rows if r[self.id_col] not in seen]
             self.db.insert_ignore(conn, self.table, new)
             return len(new), len(rows) - len(new)
 
         return self.db.write(fn)
 
-    def _select(self, model: str, event_ids: Sequence[str] | None, since: datetime | None, until: datetime | None, limit: int | None) -> Any:
+    def _select(
+        self,
+        model: str,
+        event_ids: Sequence[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int | None,
+    ) -> Any:
         c = self.table.c
         stmt = select(self.table).where(c.model == model)
         if event_ids is not None:
@@ -191,7 +231,9 @@ class _KeyedRows:
 
     def count(self, model: str) -> int:
         return self.db.read(
-            lambda c: c.execute(select(func.count()).select_from(self.table).where(self.table.c.model == model)).scalar_one()
+            lambda c: c.execute(
+                select(func.count()).select_from(self.table).where(self.table.c.model == model)
+            ).scalar_one()
         )
 
 
@@ -213,7 +255,16 @@ class LabelStore(_KeyedRows):
         stmt = self._select(model, event_ids, since, until, limit)
         rows = self.db.read(lambda c: c.execute(stmt).all())
         return [
-            LabelRecord(r.label_id, r.event_id, _json_load(r.value), r.source, r.annotator, r.timestamp, r.ingested_at, r.time_spent_s)
+            LabelRecord(
+                r.label_id,
+                r.event_id,
+                _json_load(r.value),
+                r.source,
+                r.annotator,
+                r.timestamp,
+                r.ingested_at,
+                r.time_spent_s,
+            )
             for r in rows
         ]
 
@@ -236,7 +287,10 @@ class FeedbackStore(_KeyedRows):
         stmt = self._select(model, event_ids, since, until, limit)
         rows = self.db.read(lambda c: c.execute(stmt).all())
         return [
-            FeedbackRecord(r.feedback_id, r.event_id, r.kind, _json_load(r.value), r.comment, r.timestamp, r.ingested_at) for r in rows
+            FeedbackRecord(
+                r.feedback_id, r.event_id, r.kind, _json_load(r.value), r.comment, r.timestamp, r.ingested_at
+            )
+            for r in rows
         ]
 
 
@@ -276,7 +330,13 @@ class KeyStore:
         key_id = secrets.token_hex(6)
         token = f"fw_{key_id}_{secrets.token_urlsafe(32)}"
         now = utcnow()
-        row = {"key_id": key_id, "name": name, "key_hash": _hash_key(token), "scopes": ",".join(scopes), "created_at": now}
+        row = {
+            "key_id": key_id,
+            "name": name,
+            "key_hash": _hash_key(token),
+            "scopes": ",".join(scopes),
+            "created_at": now,
+        }
         self.db.write(lambda c: c.execute(t.api_keys.insert().values(**row)))
         return ApiKey(key_id, name, tuple(scopes), now, None), token
 
@@ -284,7 +344,9 @@ class KeyStore:
         parts = token.split("_", 2)
         if len(parts) != 3 or parts[0] != "fw":
             return None
-        row = self.db.read(lambda c: c.execute(select(t.api_keys).where(t.api_keys.c.key_id == parts[1])).first())
+        row = self.db.read(
+            lambda c: c.execute(select(t.api_keys).where(t.api_keys.c.key_id == parts[1])).first()
+        )
         if row is None or not hmac.compare_digest(row.key_hash, _hash_key(token)):
             return None
         return ApiKey(row.key_id, row.name, tuple(row.scopes.split(",")), row.created_at, row.revoked_at)
@@ -292,10 +354,14 @@ class KeyStore:
     def revoke(self, key_id: str) -> None:
         def fn(conn: Connection) -> None:
             res = conn.execute(
-                update(t.api_keys).where(t.api_keys.c.key_id == key_id, t.api_keys.c.revoked_at.is_(None)).values(revoked_at=utcnow())
+                update(t.api_keys)
+                .where(t.api_keys.c.key_id == key_id, t.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
             )
             if res.rowcount == 0:
-                exists = conn.execute(select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == key_id)).first()
+                exists = conn.execute(
+                    select(t.api_keys.c.key_id).where(t.api_keys.c.key_id == key_id)
+                ).first()
                 if exists is None:
                     raise NotFound(f"no API key with id {key_id!r}; `flywheel keys list` shows the ids")
 
@@ -303,4 +369,6 @@ class KeyStore:
 
     def list(self) -> list[ApiKey]:
         rows = self.db.read(lambda c: c.execute(select(t.api_keys).order_by(t.api_keys.c.created_at)).all())
-        return [ApiKey(r.key_id, r.name, tuple(r.scopes.split(",")), r.created_at, r.revoked_at) for r in rows]
+        return [
+            ApiKey(r.key_id, r.name, tuple(r.scopes.split(",")), r.created_at, r.revoked_at) for r in rows
+        ]
