@@ -104,7 +104,11 @@ class Database:
         return found
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration of every branch (idempotent).
+
+        Each stage keeps its tables on its own Alembic branch off the core revision, so
+        stages can add migrations independently; ``heads`` upgrades them all.
+        """
         from alembic import command
         from alembic.config import Config
 
@@ -116,9 +120,9 @@ class Database:
                 if self.is_sqlite:
                     # Migrations write too; keep them on the writer thread.
                     assert self._writer is not None
-                    self._writer.submit(command.upgrade, cfg, "head").result()
+                    self._writer.submit(command.upgrade, cfg, "heads").result()
                 else:
-                    command.upgrade(cfg, "head")
+                    command.upgrade(cfg, "heads")
             except SQLAlchemyError as exc:
                 raise StoreError(
                     f"could not migrate the metadata database at {self.safe_url()}: {exc}"

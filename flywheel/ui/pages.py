@@ -23,10 +23,12 @@ router = APIRouter(include_in_schema=False)
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 env.filters["tojson_attr"] = lambda v: orjson.dumps(v, default=str).decode()
 NAV: list[tuple[str, str]] = [("Overview", "/")]
+# Tabs of a model's pages: (label, path under /models/{model}/). Stages append theirs.
+MODEL_TABS: list[tuple[str, str]] = [("Events", "events")]
 
 
 def render(request: Request, template: str, ctx: dict[str, Any], status: int = 200) -> Response:
-    html = env.get_template(template).render(request=request, nav=NAV, **ctx)
+    html = env.get_template(template).render(request=request, nav=NAV, model_tabs=MODEL_TABS, **ctx)
     return HTMLResponse(html, status_code=status)
 
 
