@@ -33,6 +33,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flywheel.datasets.canonical import normalise_table
 from flywheel.datasets.snapshot import Manifest, Snapshot
 from flywheel.errors import ValidationError
 
@@ -93,7 +94,8 @@ def read_parquet(source: str | os.PathLike[str] | bytes) -> Snapshot:
     if MANIFEST_KEY not in meta:
         raise ValidationError("This Parquet file is not a Flywheel snapshot: it carries no manifest.")
     manifest = Manifest.model_validate_json(meta[MANIFEST_KEY])
-    snapshot = Snapshot.from_parts(table.replace_schema_metadata(None), manifest)
+    # Parquet names a list's item 'element'; normalising restores the canonical types the hash was taken over.
+    snapshot = Snapshot.from_parts(normalise_table(table), manifest)
     stored = meta.get(HASH_KEY, b"").decode()
     if stored != snapshot.content_hash:
         raise ValidationError(
