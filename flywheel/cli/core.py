@@ -26,6 +26,13 @@ def _store(ctx: click.Context) -> Any:
     "--no-auth", is_flag=True, help="Accept requests without API keys (only on a loopback address)."
 )
 @click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Job worker processes to start beside the server.",
+)
+@click.option(
     "--data-dir",
     "data_dir_opt",
     type=click.Path(path_type=Path),
@@ -39,6 +46,7 @@ def serve(
     host: str | None,
     port: int | None,
     no_auth: bool,
+    workers: int,
     data_dir_opt: Path | None,
     db_url_opt: str | None,
 ) -> None:
@@ -54,6 +62,7 @@ def serve(
             updates[key] = val
     if no_auth:
         updates["auth"] = False
+    updates["workers"] = workers
     s = s.model_copy(update=updates)
     check_auth_setting(s)
     app = create_app(s)

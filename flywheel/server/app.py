@@ -19,6 +19,7 @@ from flywheel.errors import ValidationError
 from flywheel.ingest.service import IngestService
 from flywheel.server import errors
 from flywheel.server.api import router as api_router
+from flywheel.server.api_jobs import router as jobs_router
 from flywheel.server.auth import COOKIE, require
 from flywheel.server.metrics import LatencyMiddleware, Metrics
 from flywheel.settings import Settings, is_loopback
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         return resp
 
     app.include_router(api_router)
+    app.include_router(jobs_router)
     app.include_router(pages.router, dependencies=[Depends(require("read"))])
     pages.mount_static(app)
     return app

@@ -12,6 +12,7 @@ from flywheel.settings import Settings
 from flywheel.store.artifacts import ArtifactStore
 from flywheel.store.db import Database
 from flywheel.store.eventlog import EventLog
+from flywheel.store.jobs import JobStore
 from flywheel.store.meta import EventIndex, FeedbackStore, KeyStore, LabelStore, ModelStore
 
 
@@ -25,6 +26,7 @@ class Store:
     feedback: FeedbackStore
     keys: KeyStore
     artifacts: ArtifactStore
+    jobs: JobStore
 
     def close(self) -> None:
         self.db.close()
@@ -53,6 +55,7 @@ def open_store(settings: Settings | None = None, *, migrate: bool = True) -> Sto
         feedback=FeedbackStore(db),
         keys=KeyStore(db),
         artifacts=ArtifactStore(artifacts_root),
+        jobs=JobStore(db),
     )
 
 

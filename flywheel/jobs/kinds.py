@@ -1,0 +1,25 @@
+"""Job kinds by name: each maps to ``"module:function"`` with signature ``fn(ctx, params) -> dict``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from flywheel.errors import ValidationError
+
+KINDS: dict[str, str] = {
+    "sleep": "flywheel.jobs.builtin:sleep_job",
+}
+
+
+def register_kind(kind: str, target: str) -> None:
+    KINDS[kind] = target
+
+
+def resolve(kind: str) -> Callable[..., Any]:
+    target = KINDS.get(kind)
+    if target is None:
+        raise ValidationError(f"unknown job kind {kind!r}; known kinds: {sorted(KINDS)}")
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
