@@ -26,7 +26,7 @@ class InProcessTransport:
         if (path is None) == (service is None):
             raise ValueError("InProcessTransport needs exactly one of path= or service=")
         self._owned = service is None
-        if service is None:
+        if path is not None:
             from flywheel.ingest.service import IngestService
             from flywheel.settings import Settings
             from flywheel.store import open_store

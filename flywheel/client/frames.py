@@ -21,9 +21,9 @@ def _kind(frame: Any) -> str:
     if module == "pandas" and hasattr(frame, "to_dict"):
         return "pandas"
     if module == "polars" and hasattr(frame, "to_dicts"):
-        if hasattr(frame, "collect") and not hasattr(frame, "height"):
-            return "lazy"
         return "polars"
+    if module == "polars" and hasattr(frame, "collect"):
+        return "lazy"
     return "rows"
 
 

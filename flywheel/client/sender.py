@@ -128,6 +128,19 @@ def _label(e: Entry) -> dict[str, Any]:
 _BUILDERS = {"events": _event, "feedback": _feedback, "labels": _label}
 
 
+def _bad_rows(exc: TransportError, n: int) -> set[int]:
+    """Rows of a 422 the server named, when it named only some and each by a valid index; else empty."""
+    if exc.status != 422 or not exc.details:
+        return set()
+    bad: set[int] = set()
+    for d in exc.details:
+        row = d.get("row") if isinstance(d, dict) else None
+        if not isinstance(row, int) or isinstance(row, bool) or not 0 <= row < n:
+            return set()  # a batch-level problem (or an answer we cannot read): the batch fails whole
+        bad.add(row)
+    return bad if len(bad) < n else set()
+
+
 class Sender:
     """Owns the queue, the spool and the counters; runs the background thread."""
 
@@ -361,6 +374,12 @@ class Sender:
                         return rest + items[mid:]
                     return self._send(kind, model, items[mid:], retries=retries, replay=replay)
                 self.last_error = f"{kind} batch for {model!r}: HTTP {exc.status or '-'}: {exc.message}"
+                bad = _bad_rows(exc, len(items))
+                if bad:
+                    # The server names the rows it refused: they never succeed, the others may.
+                    self.failed += len(bad)
+                    items = [item for i, item in enumerate(items) if i not in bad]
+                    continue
                 if not exc.retryable:
                     self.failed += len(items)
                     return []

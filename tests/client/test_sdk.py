@@ -151,6 +151,40 @@ def test_refused_batch_is_not_retried_but_counted_failed_with_the_message(
     fw.close()
 
 
+def test_rows_the_server_names_in_a_422_fail_alone_and_the_rest_is_delivered(tmp_path: Path) -> None:
+    def validate(kind: str, model: str, items: list) -> None:
+        bad = [
+            {"row": i, "field": "inputs.x", "reason": "must be a number"}
+            for i, item in enumerate(items)
+            if not isinstance(item["inputs"]["x"], float)
+        ]
+        if bad:
+            raise TransportError("rejected", status=422, retryable=False, details=bad)
+
+    fw, t = client(tmp_path, fail=validate, batch_size=10)
+    for i in range(10):
+        fw.log("m", {"x": "oops" if i in (2, 7) else float(i)}, i)
+    assert fw.flush(5)
+    assert [i["prediction"] for i in t.items()] == [0, 1, 3, 4, 5, 6, 8, 9]
+    s = fw.stats()
+    assert (s["failed"], s["sent"]) == (2, 8) and "rejected" in s["last_error"]
+    fw.close()
+
+
+def test_a_422_without_row_numbers_fails_the_whole_batch(tmp_path: Path) -> None:
+    def refuse(kind: str, model: str, items: list) -> None:
+        raise TransportError(
+            "not a list", status=422, retryable=False, details=[{"row": -1, "field": "events"}]
+        )
+
+    fw, t = client(tmp_path, fail=refuse, batch_size=10)
+    for i in range(10):
+        fw.log("m", X, i)
+    assert fw.flush(5)
+    assert t.items() == [] and fw.stats()["failed"] == 10
+    fw.close()
+
+
 def test_too_large_batch_is_split_until_accepted(tmp_path: Path) -> None:
     def limit(kind: str, model: str, items: list) -> None:
         if len(items) > 30:
