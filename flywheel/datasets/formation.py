@@ -133,7 +133,7 @@ def time_buckets(timestamps_us: np.ndarray, bucket: str) -> np.ndarray:
     elif bucket == "day":
         out = ts.floor("D").strftime("%Y-%m-%d")
     elif bucket == "week":
-        out = (ts.floor("D") - pd.to_timedelta(ts.weekday, unit="D")).strftime("%Y-%m-%d")
+        out = (ts.floor("D") - pd.to_timedelta(ts.day_of_week, unit="D")).strftime("%Y-%m-%d")
     elif bucket == "month":
         out = ts.strftime("%Y-%m")
     else:
