@@ -179,7 +179,7 @@ def classification_metrics(
     y_true: Sequence[Any] | np.ndarray,
     y_pred: Sequence[Any] | np.ndarray | None = None,
     proba: np.ndarray | None = None,
-    classes: Sequence[Any] | None = None,
+    classes: Sequence[Any] | np.ndarray | None = None,
     *,
     threshold: float = 0.5,
     n_bins: int = 10,
