@@ -19,7 +19,8 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,60 @@ class CompactionStats:
     rows_after: int
 
 
+class _ReadGate:
+    """Readers share it; compaction holds it alone only while it removes merged files.
+
+    So a reader in this process never loses a file between listing and reading it (DuckDB
+    opens files lazily, and a listing taken while files vanish can miss events). Readers in
+    other processes fall back on the retry in ``EventLog.query``.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._removing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._removing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def removing(self) -> Iterator[None]:
+        with self._cond:
+            while self._removing:
+                self._cond.wait()
+            self._removing = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._removing = False
+                self._cond.notify_all()
+
+
+_GATES: dict[str, _ReadGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate_for(root: Path) -> _ReadGate:
+    """One gate per event-log root, shared by every ``EventLog`` of this process on that root."""
+    key = str(root.resolve())
+    with _GATES_LOCK:
+        return _GATES.setdefault(key, _ReadGate())
+
+
 class EventLog:
     """Append and read one model's events; safe for many threads and processes."""
 
@@ -75,6 +130,7 @@ class EventLog:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._compact_lock = threading.Lock()
+        self._gate = _gate_for(self.root)
 
     # -- writing ----------------------------------------------------------------------
     def model_dir(self, model: str) -> Path:
@@ -150,38 +206,39 @@ class EventLog:
         names); ``select`` may aggregate. Files removed by a concurrent compaction are retried.
         """
         for attempt in range(3):
-            files = self.files(model, since, until)
-            if not files:
-                return pa.table({})
-            conds = list(where)
-            if since is not None:
-                conds.append(f"timestamp >= {_ts_literal(since)}")
-            if until is not None:
-                conds.append(f"timestamp < {_ts_literal(until)}")
-            sql = (
-                "WITH ev AS (SELECT * EXCLUDE (__rn) FROM ("
-                "SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS __rn "
-                "FROM read_parquet($files, union_by_name=true)) WHERE __rn = 1) "
-                f"SELECT {select} FROM ev"
-            )
-            if conds:
-                sql += " WHERE " + " AND ".join(f"({c})" for c in conds)
-            if group_by:
-                sql += f" GROUP BY {group_by}"
-            if order_by:
-                sql += f" ORDER BY {order_by}"
-            if limit is not None:
-                sql += f" LIMIT {int(limit)}"
-            try:
-                con = duckdb.connect()
+            with self._gate.reading():
+                files = self.files(model, since, until)
+                if not files:
+                    return pa.table({})
+                conds = list(where)
+                if since is not None:
+                    conds.append(f"timestamp >= {_ts_literal(since)}")
+                if until is not None:
+                    conds.append(f"timestamp < {_ts_literal(until)}")
+                sql = (
+                    "WITH ev AS (SELECT * EXCLUDE (__rn) FROM ("
+                    "SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS __rn "
+                    "FROM read_parquet($files, union_by_name=true)) WHERE __rn = 1) "
+                    f"SELECT {select} FROM ev"
+                )
+                if conds:
+                    sql += " WHERE " + " AND ".join(f"({c})" for c in conds)
+                if group_by:
+                    sql += f" GROUP BY {group_by}"
+                if order_by:
+                    sql += f" ORDER BY {order_by}"
+                if limit is not None:
+                    sql += f" LIMIT {int(limit)}"
                 try:
-                    con.execute("SET TimeZone='UTC'")
-                    return con.sql(sql, params={"files": files}).to_arrow_table()
-                finally:
-                    con.close()
-            except duckdb.IOException:
-                if attempt == 2:
-                    raise
+                    con = duckdb.connect()
+                    try:
+                        con.execute("SET TimeZone='UTC'")
+                        return con.sql(sql, params={"files": files}).to_arrow_table()
+                    finally:
+                        con.close()
+                except duckdb.IOException:
+                    if attempt == 2:
+                        raise
         raise AssertionError("unreachable")
 
     def page(
@@ -259,9 +316,11 @@ class EventLog:
                 con = duckdb.connect()
                 try:
                     con.execute("SET TimeZone='UTC'")
+                    # fetchall, not fetchone: DuckDB 2 refuses the next statement on a
+                    # connection whose previous result was not read to the end.
                     rows_before += con.execute(
                         "SELECT count(*) FROM read_parquet($f, union_by_name=true)", {"f": files}
-                    ).fetchone()[0]  # type: ignore[index]
+                    ).fetchall()[0][0]
                     merged = con.sql(
                         "SELECT * EXCLUDE (__rn) FROM (SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingested_at) AS __rn "
                         "FROM read_parquet($f, union_by_name=true)) WHERE __rn = 1 ORDER BY timestamp, event_id",
@@ -271,8 +330,9 @@ class EventLog:
                     con.close()
                 final = part / f"part-{time.time_ns() // 1000:016d}-c{secrets.token_hex(4)}.parquet"
                 self._write_atomic(merged, final, compression="zstd")
-                for f in files:
-                    os.unlink(f)
+                with self._gate.removing():
+                    for f in files:
+                        os.unlink(f)
                 _fsync_dir(part)
                 parts += 1
                 files_before += len(files)
