@@ -34,13 +34,15 @@ STEP = timedelta(minutes=30)
 
 
 def elec2_spec() -> ModelSpec:
-    return ModelSpec(
-        name=MODEL,
-        task="binary",
-        features=[{"name": n, "kind": "numeric"} for n in FEATURES.values()],
-        class_names=CLASSES,
-        target="price_direction",
-        slices=[{"name": "night", "expr": "period < 0.25"}, {"name": "day", "expr": "period >= 0.25"}],
+    return ModelSpec.model_validate(
+        {
+            "name": MODEL,
+            "task": "binary",
+            "features": [{"name": n, "kind": "numeric"} for n in FEATURES.values()],
+            "class_names": CLASSES,
+            "target": "price_direction",
+            "slices": [{"name": "night", "expr": "period < 0.25"}, {"name": "day", "expr": "period >= 0.25"}],
+        }
     )
 
 

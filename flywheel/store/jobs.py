@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,7 +108,9 @@ class JobStore:
         stmt = stmt.order_by(jobs.c.created_at.desc()).limit(limit)
         return [_job(r) for r in self.db.read(lambda c: c.execute(stmt).all())]
 
-    def claim(self, worker: str, job_id: str | None = None, kinds: list[str] | None = None) -> Job | None:
+    def claim(
+        self, worker: str, job_id: str | None = None, kinds: builtins.list[str] | None = None
+    ) -> Job | None:
         """Atomically take the oldest queued job (or ``job_id``) for ``worker``."""
 
         def fn(conn: Connection) -> str | None:
@@ -155,7 +158,7 @@ class JobStore:
 
         self.db.write(fn)
 
-    def logs(self, job_id: str, after: int = 0) -> list[tuple[int, datetime, str]]:
+    def logs(self, job_id: str, after: int = 0) -> builtins.list[tuple[int, datetime, str]]:
         rows = self.db.read(
             lambda c: c.execute(
                 select(job_logs)
@@ -195,7 +198,7 @@ class JobStore:
         self.db.write(fn)
         return self.get(job_id)
 
-    def reap(self, stale_after: timedelta, alive: Any = None) -> list[str]:
+    def reap(self, stale_after: timedelta, alive: Any = None) -> builtins.list[str]:
         """Mark running jobs whose worker stopped heart-beating (or is known dead) as failed."""
         cutoff = utcnow() - stale_after
         running = self.list(status="running", limit=10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets
@@ -121,7 +122,7 @@ class ModelStore:
 
         return self.db.read(fn)
 
-    def spec_history(self, name: str) -> list[tuple[int, ModelSpec, datetime]]:
+    def spec_history(self, name: str) -> builtins.list[tuple[int, ModelSpec, datetime]]:
         def fn(conn: Connection) -> list[tuple[int, ModelSpec, datetime]]:
             rows = conn.execute(
                 select(t.model_specs).where(t.model_specs.c.model == name).order_by(t.model_specs.c.version)

@@ -1,0 +1,1 @@
+"""Deployment: the model registry (versions, aliases, lineage), promotion and rollback."""
