@@ -384,7 +384,7 @@ class Flywheel:
             "replayed": s.replayed,
             "dropped": s.dropped,
             "failed": s.failed,
-            "queued": len(s.queue) + sum(len(b[2]) for b in list(s.held)),
+            "queued": len(s.queue) + s.held_items,
             "spool_items": spool.items if spool is not None else 0,
             "spool_bytes": spool.bytes if spool is not None else 0,
             "server_up": s.server_up,

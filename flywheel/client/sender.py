@@ -176,6 +176,7 @@ class Sender:
         self.changed = threading.Condition()
         self.drop_lock = threading.Lock()
         self.held: deque[Batch] = deque()
+        self.held_items = 0
         self.busy = False
         self.flush_requested = False
         self.down = False  # after a retryable failure, until a send succeeds
@@ -251,9 +252,14 @@ class Sender:
         if self.spool is not None and self.spool.files and (self._may_try() or flush):
             self._replay()
         while self.held:
-            if not self._place(*self.held[0], from_held=True):
+            kind, model, items = self.held[0]
+            rest = self._place(kind, model, items)
+            if rest:
+                self.held[0] = (kind, model, rest)
+                self.held_items -= len(items) - len(rest)
                 return  # still no room: leave the queue alone so that log() counts the drops
             self.held.popleft()
+            self.held_items -= len(items)
         due = flush or time.monotonic() - self.last_drain >= self.flush_interval
         if self.queue and (due or len(self.queue) >= self.batch_size):
             self._drain()
@@ -281,8 +287,10 @@ class Sender:
                     groups.setdefault((entry[0], model), []).append(item)
                 for (kind, model), items in groups.items():
                     items = self._serialisable(kind, items)
-                    if items and not self._place(kind, model, items):
-                        self.held.append((kind, model, items))
+                    rest = self._place(kind, model, items) if items else []
+                    if rest:
+                        self.held.append((kind, model, rest))
+                        self.held_items += len(rest)
         finally:
             self.busy = False
 
@@ -302,33 +310,35 @@ class Sender:
                     self.last_error = f"{kind} item {item.get('event_id')!r} is not JSON-serialisable: {exc}"
             return good
 
-    def _place(self, kind: str, model: str, items: list[dict[str, Any]], from_held: bool = False) -> bool:
-        """Send a new batch or spool it; False if it must be held (spool full)."""
+    def _place(self, kind: str, model: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send a batch or spool it; returns what must be held in memory (the spool is full)."""
         spool_busy = self.spool is not None and self.spool.files > 0
         if not spool_busy and self._may_try() and not self.stop_event.is_set():
             items = self._send(kind, model, items, retries=0 if self.down else None)
             if not items:
-                return True
+                return []
             self._mark_down()
         return self._to_spool(kind, model, items)
 
-    def _to_spool(self, kind: str, model: str, items: list[dict[str, Any]]) -> bool:
+    def _to_spool(self, kind: str, model: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Spool a batch; returns the items that found no room."""
         if self.spool is None:
-            return False
+            return items
         answer = self.spool.put(kind, model, items)
         if answer == "ok":
             self.spooled += len(items)
-            return True
+            return []
         if answer == "too_big":
             if len(items) > 1:
                 mid = len(items) // 2
-                return self._to_spool(kind, model, items[:mid]) and self._to_spool(kind, model, items[mid:])
+                rest = self._to_spool(kind, model, items[:mid])
+                return rest + items[mid:] if rest else self._to_spool(kind, model, items[mid:])
             self.count_dropped(1)  # one item larger than the whole spool can never be kept
             self.last_error = (
                 f"a {kind} item is larger than spool_max_bytes ({self.spool.max_bytes}); dropped"
             )
-            return True
-        return False
+            return []
+        return items
 
     def _replay(self) -> None:
         assert self.spool is not None
@@ -422,6 +432,7 @@ class Sender:
         """On close: what could not be sent goes to the spool for the next process; the rest is dropped."""
         batches = list(self.held)
         self.held.clear()
+        self.held_items = 0
         while self.queue:
             entry = self.queue.popleft()
             try:
@@ -436,8 +447,7 @@ class Sender:
             items = self._serialisable(kind, items)
             for i in range(0, len(items), self.batch_size):
                 chunk = items[i : i + self.batch_size]
-                if not self._to_spool(kind, model, chunk):
-                    self.count_dropped(len(chunk))
+                self.count_dropped(len(self._to_spool(kind, model, chunk)))
         if self.spool is not None:
             self.spool.close()
         with self.changed:

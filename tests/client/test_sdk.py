@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -13,6 +17,7 @@ from flywheel.client import Flywheel, MemoryTransport, TransportError
 from flywheel.client.spool import Spool
 from flywheel.errors import FlywheelError, ValidationError
 from tests.client.helpers import FAST, Outage, client, wait_for
+from tests.conftest import free_port
 
 X = {"age": 41.0, "plan": "pro"}
 
@@ -441,3 +446,45 @@ def test_spooling_can_be_turned_off(tmp_path: Path) -> None:
     assert s["spooled"] == 0 and s["dropped"] >= 100  # queue (500) plus one held batch (100) kept
     assert not (tmp_path / "spool").exists()
     fw.close(0.05)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_ids_thread_and_spool_slot(tmp_path: Path) -> None:
+    fw, t = client(tmp_path)
+    parent_id = fw.log("m", X, 1)
+    out = tmp_path / "child.json"
+    pid = os.fork()
+    if pid == 0:  # the child: log, flush, report, leave without running the parent's atexit
+        try:
+            ids = [fw.log("m", X, 2) for _ in range(5)]
+            ok = fw.flush(5)
+            child_items = [i["event_id"] for i in fw.transport.items() if i["prediction"] == 2]  # type: ignore[attr-defined]
+            out.write_text(
+                json.dumps({"ids": ids, "ok": ok, "items": child_items, "slot": str(fw._sender.spool.dir)})
+            )
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    child = json.loads(out.read_text())
+    assert child["ok"] and child["items"] == child["ids"]
+    assert child["ids"][0][:24] != parent_id[:24]
+    assert child["slot"] != str(fw._sender.spool.dir)
+    assert fw.flush(5) and fw.log("m", X, 3) and fw.flush(5)
+    assert [i["prediction"] for i in t.items()] == [1, 3]
+    fw.close()
+
+
+def test_events_logged_just_before_exit_are_spooled_for_the_next_run(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from flywheel.client import Flywheel\n"
+        "fw = Flywheel(url=sys.argv[1], spool_dir=sys.argv[2], flush_interval=30, exit_timeout=0.2)\n"
+        "for i in range(10):\n"
+        "    fw.log('m', {'i': i}, 1)\n"
+    )
+    url = f"http://127.0.0.1:{free_port()}"
+    subprocess.run([sys.executable, "-c", code, url, str(tmp_path / "spool")], check=True, timeout=60)
+    fw2, t = client(tmp_path)
+    assert fw2.flush(5)
+    assert [i["inputs"]["i"] for i in t.items()] == list(range(10))
+    fw2.close()
