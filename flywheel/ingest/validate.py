@@ -8,9 +8,10 @@ bad row is rejected whole; the error lists ``{"row", "field", "reason"}`` for ea
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -35,7 +36,9 @@ EVENT_KEYS = frozenset(
     }
 )
 REQUIRED_EVENT_KEYS = ("event_id", "timestamp", "inputs", "prediction")
+_REQUIRED_SET = frozenset(REQUIRED_EVENT_KEYS)
 TS_TYPE = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Problems:
@@ -81,6 +84,13 @@ def parse_timestamp(value: Any) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def _epoch_us(ts: datetime) -> int:
+    """Exact microseconds since the epoch (no float rounding)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
 def _type_name(v: Any) -> str:
     return "null" if v is None else type(v).__name__
 
@@ -122,6 +132,20 @@ def _check_value(kind: FeatureKind, feat: Any, v: Any) -> tuple[Any, str | None]
     if isinstance(v, list):
         return orjson.dumps(v).decode(), None
     return None, f"must be a base64 string or a list of pixel values; got {_type_name(v)}"
+
+
+# The values most events carry take a shortcut past _check_value (same result, no call):
+# a finite float for a numeric feature, any float where NaN/inf are allowed, a string for a
+# categorical, text or image feature. Everything else gets the full check.
+_FINITE_FLOAT, _ANY_FLOAT, _STRING, _NONE = "finite-float", "any-float", "string", "none"
+
+
+def _fast_path(feat: Any) -> str:
+    if feat.kind is FeatureKind.numeric:
+        return _ANY_FLOAT if feat.allow_nan else _FINITE_FLOAT
+    if feat.kind in (FeatureKind.categorical, FeatureKind.text, FeatureKind.image):
+        return _STRING
+    return _NONE
 
 
 def _arrow_type(kind: FeatureKind) -> pa.DataType:
@@ -191,17 +215,22 @@ def validate_events(
     parents: list[Any] = [None] * n
     served: list[bool] = [True] * n
     seen: dict[str, int] = {}
+    checks = [(f.name, cols[f.name], _fast_path(f), f) for f in features]
+    optional_strings = (("model_version", versions), ("trace_id", traces), ("parent_event_id", parents))
+    isfinite = math.isfinite
 
     for i, ev in enumerate(items):
         if not isinstance(ev, dict):
             problems.add(i, "", f"each event must be a JSON object; got {_type_name(ev)}")
             continue
-        extra = ev.keys() - EVENT_KEYS
-        if extra:
+        ev_keys = ev.keys()
+        if not ev_keys <= EVENT_KEYS:
+            extra = ev_keys - EVENT_KEYS
             problems.add(i, sorted(extra)[0], f"unknown field; allowed: {sorted(EVENT_KEYS)}")
-        missing = [k for k in REQUIRED_EVENT_KEYS if k not in ev]
-        for k in missing:
-            problems.add(i, k, "is required")
+        if not ev_keys >= _REQUIRED_SET:
+            for k in REQUIRED_EVENT_KEYS:
+                if k not in ev:
+                    problems.add(i, k, "is required")
         eid = ev.get("event_id")
         if "event_id" in ev:
             if not isinstance(eid, str) or not 0 < len(eid) <= 128:
@@ -244,13 +273,21 @@ def validate_events(
                         problems.add(
                             i, f"inputs.{k}", f"is not a feature of model {spec.name!r}; features: {names}"
                         )
-                for f in features:
-                    if f.name in inputs:
-                        val, why = _check_value(f.kind, f, inputs[f.name])
-                        if why:
-                            problems.add(i, f"inputs.{f.name}", why)
-                        else:
-                            cols[f.name][i] = val
+                for name, col, fast, f in checks:
+                    if name not in inputs:
+                        continue
+                    v = inputs[name]
+                    tv = type(v)
+                    if (tv is float and (fast is _ANY_FLOAT or (fast is _FINITE_FLOAT and isfinite(v)))) or (
+                        tv is str and fast is _STRING
+                    ):
+                        col[i] = v
+                        continue
+                    val, why = _check_value(f.kind, f, v)
+                    if why:
+                        problems.add(i, f"inputs.{name}", why)
+                    else:
+                        col[i] = val
         if "prediction" in ev:
             p = ev["prediction"]
             if is_reg:
@@ -307,9 +344,10 @@ def validate_events(
                 problems.add(i, "score", f"must be a finite number; got {_type_name(sc)}")
             else:
                 scores[i] = float(sc)
-        versions[i] = _opt_str(ev.get("model_version"), "model_version", i, problems)
-        traces[i] = _opt_str(ev.get("trace_id"), "trace_id", i, problems)
-        parents[i] = _opt_str(ev.get("parent_event_id"), "parent_event_id", i, problems)
+        for key, out in optional_strings:
+            v = ev.get(key)
+            if v is not None:
+                out[i] = _opt_str(v, key, i, problems)
         tg = ev.get("tags")
         if tg is not None:
             if not isinstance(tg, dict) or not all(
@@ -331,7 +369,7 @@ def validate_events(
     arrays: dict[str, Any] = {
         "event_id": ids,
         "timestamp": tss,
-        "ingested_at": [now] * n,
+        "ingested_at": pa.array(np.full(n, _epoch_us(now), dtype=np.int64)).cast(TS_TYPE),
         "model_version": versions,
         "spec_version": [spec_version] * n,
         "prediction": preds,
@@ -342,7 +380,13 @@ def validate_events(
     arrays.update({"tags": tags, "trace_id": traces, "parent_event_id": parents, "served": served})
     for name in names:
         arrays[INPUT_PREFIX + name] = cols[name]
-    return pa.Table.from_arrays([pa.array(arrays[f.name], type=f.type) for f in schema], schema=schema)
+    return pa.Table.from_arrays(
+        [
+            v if isinstance(v, pa.Array) else pa.array(v, type=f.type)
+            for f, v in ((f, arrays[f.name]) for f in schema)
+        ],
+        schema=schema,
+    )
 
 
 FEEDBACK_KINDS = frozenset({"thumbs_up", "thumbs_down", "flag", "outcome", "comment"})
