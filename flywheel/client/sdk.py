@@ -402,9 +402,14 @@ class Flywheel:
         delivered = self.flush(timeout)
         self._sender.stop_event.set()
         self._sender.wake.set()
-        if self._sender.thread.is_alive():
-            # A send in flight ends within the transport's own timeout.
-            self._sender.thread.join(self.timeout + 1.0)
+        # Writing the leftovers to the spool is local, bounded work (at most max_queue items):
+        # wait for it, unless a send hangs past the transport's own timeout.
+        sender = self._sender
+        while sender.thread.is_alive():
+            sender.thread.join(0.05)
+            since = sender.sending_since
+            if since is not None and time.monotonic() - since > self.timeout + 1.0:
+                break
         closer = getattr(self.transport, "close", None)
         if callable(closer):
             try:

@@ -178,6 +178,7 @@ class Sender:
         self.held: deque[Batch] = deque()
         self.held_items = 0
         self.busy = False
+        self.sending_since: float | None = None  # monotonic start of the send in flight
         self.flush_requested = False
         self.down = False  # after a retryable failure, until a send succeeds
         self.down_until = 0.0  # when the next probe may go out
@@ -374,9 +375,11 @@ class Sender:
         retries = self.max_retries if retries is None else retries
         attempt = 0
         while True:
+            self.sending_since = time.monotonic()
             try:
                 answer = self.transport.send(kind, model, items)
             except TransportError as exc:
+                self.sending_since = None
                 if exc.status == 413 and len(items) > 1:
                     mid = len(items) // 2
                     rest = self._send(kind, model, items[:mid], retries=retries, replay=replay)
@@ -399,9 +402,11 @@ class Sender:
                 attempt += 1
                 continue
             except Exception as exc:  # a transport bug will not heal by itself: count, keep the message
+                self.sending_since = None
                 self.failed += len(items)
                 self.last_error = f"{kind} batch for {model!r}: {type(exc).__name__}: {exc}"
                 return []
+            self.sending_since = None
             self.sent += len(items)
             if replay:
                 self.replayed += len(items)
