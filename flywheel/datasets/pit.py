@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flywheel.datasets.canonical import UTC_US, instant_us, normalise_table
-from flywheel.datasets.labels import resolve_labels
+from flywheel.datasets.labels import ChosenLabels, choose_labels, codes, micros, prepare_labels
 from flywheel.datasets.rules import LabelPolicy
 from flywheel.errors import ValidationError
 from flywheel.schema import ModelSpec
@@ -46,7 +47,7 @@ class Pool:
     """Labelled events as of ``as_of``, aligned row by row with ``labels`` and ``label``."""
 
     events: pa.Table
-    labels: pd.DataFrame
+    labels: ChosenLabels
     label: pa.Array
     label_type: str
     as_of: datetime
@@ -100,16 +101,12 @@ def _us(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(arr.view(pa.int64()).fill_null(np.iinfo(np.int64).min).to_numpy(zero_copy_only=False))
 
 
-def latest_arrival(events: pa.Table, labels: pd.DataFrame) -> datetime:
-    """The latest ``ingested_at`` among events and labels: the default ``as_of`` (the epoch if both are empty)."""
-    candidates = []
-    if events.num_rows:
-        candidates.append(int(_us(events.column("ingested_at")).max()))
-    if len(labels):
-        candidates.append(instant_us(pd.to_datetime(labels["ingested_at"], utc=True).max()))
-    if not candidates:
+def latest_arrival(*arrivals_us: np.ndarray) -> datetime:
+    """The latest of the given arrival times (int64 microseconds): the default ``as_of``; the epoch if none."""
+    latest = max((int(a.max()) for a in arrivals_us if len(a)), default=None)
+    if latest is None:
         return _EPOCH
-    return pd.Timestamp(max(candidates), unit="us", tz="UTC").to_pydatetime()
+    return pd.Timestamp(latest, unit="us", tz="UTC").to_pydatetime()
 
 
 def typed_labels(keys: list[str], spec: ModelSpec | None) -> tuple[pa.Array, str]:
@@ -154,44 +151,46 @@ def labelled_pool(
 ) -> Pool:
     """Join events and labels as they stood at ``as_of`` (None: the latest arrival in the inputs)."""
     ev = normalise_events(events)
-    lb = as_table(labels, "labels").to_pandas() if isinstance(labels, pa.Table) else labels
-    if "ingested_at" not in lb.columns:
-        raise ValidationError("The labels table lacks the column 'ingested_at' (when each label arrived).")
-    at = latest_arrival(ev, lb) if as_of is None else as_of
+    lt = as_table(labels, "labels")
+    prepared = prepare_labels(lt, policy.sources)  # checks the label columns
+    raw_ids = np.asarray(lt.column("event_id").cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+    raw_ing = micros(lt.column("ingested_at"))
+    ev_ing = _us(ev.column("ingested_at"))
+    at = latest_arrival(ev_ing, raw_ing) if as_of is None else as_of
     at_us = instant_us(at)
 
-    ev_arrived = _us(ev.column("ingested_at")) <= at_us
+    # The first arrival of each event that had arrived by as_of, sorted by event_id.
     ids = np.asarray(ev.column("event_id").to_numpy(zero_copy_only=False), dtype=object)
-    first = (
-        pd.DataFrame({"id": ids, "ing": _us(ev.column("ingested_at")), "row": np.arange(ev.num_rows)})[
-            ev_arrived
-        ]
-        .sort_values(["id", "ing", "row"], kind="stable")
-        .drop_duplicates("id")
-    )
-    lb_ing = pd.to_datetime(lb["ingested_at"], utc=True).astype("datetime64[us, UTC]")
-    lb_arrived_mask = (lb_ing <= pd.Timestamp(at_us, unit="us", tz="UTC")).to_numpy()
-    lb_arrived = lb[lb_arrived_mask]
-    known = lb_arrived["event_id"].isin(set(first["id"])).to_numpy()
-    resolved = resolve_labels(lb_arrived[known], policy)
+    ev_arrived = ev_ing <= at_us
+    rows = np.flatnonzero(ev_arrived)
+    rows = rows[np.lexsort((rows, ev_ing[rows], codes(ids[rows])))]
+    first = np.r_[True, ids[rows][1:] != ids[rows][:-1]] if len(rows) else np.zeros(0, dtype=bool)
+    first_rows, first_ids = rows[first], ids[rows[first]]
+    arrived = pa.array(first_ids, pa.string())
 
-    joined = first.merge(resolved, left_on="id", right_on="event_id", how="inner", sort=True)
-    table = ev.take(pa.array(joined["row"].to_numpy(), pa.int64()))
-    resolved = joined[list(resolved.columns)].reset_index(drop=True)
-    label, label_type = typed_labels(list(resolved["label_key"]), spec)
+    def position(values: np.ndarray) -> np.ndarray:  # index in first_ids, -1 if absent
+        found = pc.index_in(pa.array(values, pa.string()), value_set=arrived)
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    lb_arrived = raw_ing <= at_us
+    known = position(raw_ids) >= 0
+    usable = (prepared.ingested_us <= at_us) & (position(prepared.event_id) >= 0)
+    chosen = choose_labels(prepared.take(np.flatnonzero(usable)), policy)
+    table = ev.take(pa.array(first_rows[position(chosen.event_id)], pa.int64()))
+    label, label_type = typed_labels(list(chosen.key), spec)
     counts = {
         "events_input": ev.num_rows,
         "events_not_arrived": int((~ev_arrived).sum()),
-        "events_arrived": len(first),
-        "events_labelled": len(resolved),
-        "events_unlabelled": len(first) - len(resolved),
-        "labels_input": len(lb),
-        "labels_not_arrived": int((~lb_arrived_mask).sum()),
-        "labels_orphaned": int((~known).sum()),
-        "labels_used": int(resolved["label_count"].sum()),
-        "labels_conflicting_events": int((resolved["label_agreement"] < 1.0).sum()),
+        "events_arrived": len(first_ids),
+        "events_labelled": len(chosen),
+        "events_unlabelled": len(first_ids) - len(chosen),
+        "labels_input": lt.num_rows,
+        "labels_not_arrived": int((~lb_arrived).sum()),
+        "labels_orphaned": int((lb_arrived & ~known).sum()),
+        "labels_used": int(chosen.count.sum()),
+        "labels_conflicting_events": int((chosen.agreement < 1.0).sum()),
     }
-    return Pool(events=table, labels=resolved, label=label, label_type=label_type, as_of=at, counts=counts)
+    return Pool(events=table, labels=chosen, label=label, label_type=label_type, as_of=at, counts=counts)
 
 
 def time_us(table: pa.Table, column: str = "timestamp") -> np.ndarray:

@@ -31,7 +31,6 @@ True
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -39,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 from flywheel.datasets.canonical import UTC_US, canonical_json, table_digest
@@ -154,8 +154,9 @@ class Snapshot:
         return self.rows(split).to_pandas()
 
 
-def _balance(values: list[Any]) -> dict[str, int]:
-    return dict(sorted(Counter(describe(v) for v in values).items()))
+def _balance(labels: pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(labels).to_pylist()
+    return dict(sorted((describe(c["values"]), int(c["counts"])) for c in counts))
 
 
 def assemble(
@@ -177,15 +178,15 @@ def assemble(
     """Lay out the chosen rows of ``pool`` canonically and write their manifest."""
     idx = pa.array(np.asarray(index, dtype=np.int64), pa.int64())
     ev = pool.events.take(idx)
-    lab = pool.labels.iloc[np.asarray(index, dtype=np.int64)]
+    lab = pool.labels.take(np.asarray(index, dtype=np.int64))
     label = pool.label.take(idx)
     added: dict[str, pa.Array] = {
         "label": label,
-        "label_source": pa.array(lab["label_source"].tolist(), pa.string()),
-        "label_how": pa.array(lab["label_how"].tolist(), pa.string()),
-        "label_count": pa.array(lab["label_count"].to_numpy(dtype=np.int64), pa.int64()),
-        "label_agreement": pa.array(lab["label_agreement"].to_numpy(dtype=np.float64), pa.float64()),
-        "label_ingested_at": pa.array(lab["label_ingested_at"].to_numpy(), pa.timestamp("us")).cast(UTC_US),
+        "label_source": pa.array(lab.source, pa.string()),
+        "label_how": pa.array(lab.how, pa.string()),
+        "label_count": pa.array(lab.count, pa.int64()),
+        "label_agreement": pa.array(lab.agreement, pa.float64()),
+        "label_ingested_at": pa.array(lab.ingested_us, pa.int64()).view(UTC_US),
         "weight": pa.array(np.asarray(weights, dtype=np.float64), pa.float64()),
         "split": pa.array([str(s) for s in splits], pa.string()),
     }
@@ -198,16 +199,15 @@ def assemble(
         arrays.append(ev.column(c).combine_chunks())
     table = pa.Table.from_arrays(arrays, names=names)
 
-    values = label.to_pylist()
-    split_names = [str(s) for s in splits]
+    split_col = table.column("split")
+    split_names = sorted(set(pc.unique(split_col).to_pylist()))
     numeric = pool.label_type == "float64"
     stats = None
-    if numeric and values:
-        x = np.asarray(values, dtype=np.float64)
+    if numeric and len(label):
+        x = label.to_numpy(zero_copy_only=False)
         stats = {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()), "max": float(x.max())}
-    by_split: dict[str, list[Any]] = {}
-    for v, s in zip(values, split_names, strict=True):
-        by_split.setdefault(s, []).append(v)
+    by_split = {s: _balance(label.filter(pc.equal(split_col, s).combine_chunks())) for s in split_names}
+    split_counts = {s: int(pc.sum(pc.equal(split_col, s)).as_py()) for s in split_names}
     counts = dict(pool.counts)
     counts.update(extra_counts or {})
     counts["rows"] = table.num_rows
@@ -226,9 +226,9 @@ def assemble(
         num_rows=table.num_rows,
         rows_hash=table_digest(table),
         counts=counts,
-        split_counts=dict(sorted(Counter(split_names).items())),
-        class_balance=None if numeric else _balance(values),
-        class_balance_by_split=None if numeric else {s: _balance(v) for s, v in sorted(by_split.items())},
+        split_counts=split_counts,
+        class_balance=None if numeric else _balance(label),
+        class_balance_by_split=None if numeric else by_split,
         label_stats=stats,
         columns=[{"name": f.name, "type": str(f.type)} for f in table.schema],
     )
@@ -237,7 +237,7 @@ def assemble(
 
 def _strata(pool: Pool, rule: SampleRule, ts: np.ndarray) -> np.ndarray | None:
     if rule.stratify == "class":
-        return np.asarray([describe(v) for v in pool.label.to_pylist()], dtype=object)
+        return np.asarray(pool.label.to_numpy(zero_copy_only=False), dtype=object)
     if rule.stratify == "slice":
         return slice_values(pool.events, rule.slice or "")
     if rule.stratify == "time":

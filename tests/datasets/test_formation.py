@@ -119,7 +119,7 @@ def test_sample_by_time_bucket_keeps_each_day_share():
     assert days == {1: 4, 2: 4, 3: 4}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 60), min_size=1, max_size=8), st.integers(0, 300))
 def test_allocation_is_within_one_row_of_the_exact_quota(sizes, n):
     sizes_arr = np.array(sizes)
