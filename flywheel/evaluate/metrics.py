@@ -202,3 +202,31 @@ def per_class(
             "support": int(support),
         }
     return cm.tolist(), out
+
+
+def reliability(
+    y: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS
+) -> tuple[list[dict[str, float]], float]:
+    """Top-label reliability bins (``lo, hi, count, confidence, accuracy``; empty bins left out) and the ECE."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(proba) == 0:
+        return [], float("nan")
+    confidence = proba.max(axis=1)
+    correct = (np.argmax(proba, axis=1) == np.asarray(y)).astype(np.float64)
+    b = ece_bins(confidence, bins)
+    count = np.bincount(b, minlength=bins)
+    conf_sum = np.bincount(b, weights=confidence, minlength=bins)
+    acc_sum = np.bincount(b, weights=correct, minlength=bins)
+    out = [
+        {
+            "lo": i / bins,
+            "hi": (i + 1) / bins,
+            "count": int(count[i]),
+            "confidence": float(conf_sum[i] / count[i]),
+            "accuracy": float(acc_sum[i] / count[i]),
+        }
+        for i in range(bins)
+        if count[i]
+    ]
+    ece = float(np.abs(acc_sum - conf_sum).sum() / len(proba))
+    return out, ece
