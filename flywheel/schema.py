@@ -38,9 +38,13 @@ class Feature(BaseModel):
 
     name: str
     kind: FeatureKind
-    nullable: bool = Field(default=True, description="May the value be null? A missing key is always an error.")
+    nullable: bool = Field(
+        default=True, description="May the value be null? A missing key is always an error."
+    )
     allow_nan: bool = Field(default=False, description="Numeric only: may the value be NaN or +-inf?")
-    dim: int | None = Field(default=None, ge=1, description="Embedding only: the vector length, checked at ingest.")
+    dim: int | None = Field(
+        default=None, ge=1, description="Embedding only: the vector length, checked at ingest."
+    )
 
     @field_validator("name")
     @classmethod
@@ -106,7 +110,9 @@ class ModelSpec(BaseModel):
             raise ValueError(f"feature names must be unique; repeated: {dup}")
         if self.task in (Task.binary, Task.multiclass):
             if not self.class_names:
-                raise ValueError(f"class_names is required for a {self.task.value} model (the labels it predicts)")
+                raise ValueError(
+                    f"class_names is required for a {self.task.value} model (the labels it predicts)"
+                )
             if len(set(self.class_names)) != len(self.class_names):
                 raise ValueError("class_names must be unique")
             if self.task is Task.binary and len(self.class_names) != 2:
@@ -118,7 +124,9 @@ class ModelSpec(BaseModel):
         for s in self.slices:
             feat, _, _ = s.parse()
             if feat not in names:
-                raise ValueError(f"slice {s.name!r} uses feature {feat!r}, which is not among the features {names}")
+                raise ValueError(
+                    f"slice {s.name!r} uses feature {feat!r}, which is not among the features {names}"
+                )
         return self
 
     @property
