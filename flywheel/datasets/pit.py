@@ -58,7 +58,10 @@ def as_table(data: pa.Table | pd.DataFrame, what: str) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pd.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValidationError(f"The {what} frame has a column Arrow cannot type: {exc}") from exc
     raise ValidationError(
         f"The {what} must be a pyarrow.Table or a pandas.DataFrame; got {type(data).__name__}."
     )
@@ -88,10 +91,11 @@ def normalise_events(events: pa.Table | pd.DataFrame) -> pa.Table:
     if table.schema.field("event_id").type != pa.string():
         i = table.column_names.index("event_id")
         table = table.set_column(i, "event_id", table.column(i).cast(pa.string()))
-    if table.column("event_id").null_count or table.column("ingested_at").null_count:
+    nulls = [c for c in ("event_id", "timestamp", "ingested_at") if table.column(c).null_count]
+    if nulls:
         raise ValidationError(
-            "Every event needs an event_id and an ingested_at; some are null.",
-            details=[{"field": "event_id/ingested_at", "reason": "null"}],
+            f"Every event needs an event_id, a timestamp and an ingested_at; {nulls} have nulls.",
+            details=[{"field": c, "reason": "null"} for c in nulls],
         )
     return table
 

@@ -62,7 +62,7 @@ from flywheel.datasets.rules import (
     parse_split,
 )
 from flywheel.errors import ValidationError
-from flywheel.schema import ModelSpec
+from flywheel.schema import NAME_RE, ModelSpec
 
 SNAPSHOT_FORMAT = "flywheel.snapshot/1"
 
@@ -147,7 +147,7 @@ class Snapshot:
         """The rows, or only those of one split (``train``, ``validation``, ``holdout``, ``eval``)."""
         if split is None:
             return self.table
-        mask = pa.compute.equal(self.table.column("split"), split)
+        mask = pc.equal(self.table.column("split"), split)
         return self.table.filter(mask)
 
     def to_pandas(self, split: str | None = None) -> pd.DataFrame:
@@ -264,6 +264,8 @@ def build_snapshot(
     With ``spec``, labels are checked against the model's classes (or must be numbers for a
     regressor) and the spec's hash is recorded; slices for ``stratify='slice'`` read ``in.<feature>``.
     """
+    if name is not None and not NAME_RE.match(name):
+        raise ValidationError(f"The snapshot name {name!r} must match {NAME_RE.pattern}.")
     r = parse_rule({"kind": "all"} if rule is None else rule)
     policy = parse_label_policy(label_policy)
     sp = parse_split(split)

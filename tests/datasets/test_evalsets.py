@@ -67,6 +67,11 @@ def test_unchanged_content_keeps_the_version_and_new_content_makes_the_next():
     v1 = build_eval_set(events, labels, rule, name="golden")
     later = build_eval_set(events, labels, {**rule, "as_of": at(20)}, name="golden", previous=v1)
     assert later is v1  # same rows, rule and policy: no new version
+    agreeing = labels_table([{"event_id": "e001", "value": "no", "arr": 6.0}])
+    more = build_eval_set(
+        events, pa.concat_tables([labels, agreeing]), {**rule, "as_of": at(7)}, name="golden", previous=v1
+    )
+    assert more is v1  # one more agreeing label changes no label
     relabel = labels_table([{"event_id": "e002", "value": "yes", "arr": 7.0}])
     v2 = build_eval_set(
         events, pa.concat_tables([labels, relabel]), {**rule, "as_of": at(8)}, name="golden", previous=v1
