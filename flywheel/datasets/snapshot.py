@@ -83,7 +83,22 @@ HEAD_COLUMNS = (
 
 
 class Manifest(BaseModel):
-    """Everything about a snapshot except its rows: enough, with the same inputs, to rebuild it exactly."""
+    """Everything about a snapshot except its rows: enough, with the same inputs, to rebuild it exactly.
+
+    ``rule`` is the formation (or eval-set) rule with ``as_of`` filled in; ``parent`` the content
+    hash of the snapshot this one succeeds. ``counts`` describe the labelled pool as of ``as_of``
+    (before the rule picked rows) and the result:
+
+    - ``events_input`` / ``events_not_arrived`` / ``events_arrived`` (distinct ids) /
+      ``events_labelled`` / ``events_unlabelled``;
+    - ``labels_input`` / ``labels_not_arrived`` / ``labels_orphaned`` (arrived, but their event had
+      not) / ``labels_used`` (eligible labels of labelled events) / ``labels_conflicting_events``
+      (events whose labels disagree);
+    - ``rows`` and ``dropped_by_rule``; eval sets add ``ids_requested``/``ids_missing`` (golden) or
+      ``selected_unlabelled`` (edge cases).
+
+    ``class_balance`` counts rows per label (as text); a float label has ``label_stats`` instead.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -216,3 +220,22 @@ def test_numeric_labels_are_typed_and_summarised():
     snap = build_snapshot(events, ints)
     assert snap.table.schema.field("label").type == pa.int64()
     assert snap.manifest.class_balance == {"0": 2, "1": 2, "2": 2}
+
+
+@pytest.mark.slow
+def test_separate_processes_with_different_hash_seeds_write_identical_files(tmp_path):
+    script = (
+        "import sys\n"
+        "from flywheel.datasets import build_snapshot, write_parquet\n"
+        "from tests.datasets.helpers import simple_world\n"
+        "events, labels = simple_world(n=30)\n"
+        "snap = build_snapshot(events, labels, {'kind': 'sample', 'fraction': 0.5}, 'majority', 'random')\n"
+        "write_parquet(snap, sys.argv[1])\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / f"{seed}.parquet")], env=env, cwd=root, check=True
+        )
+    assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()
