@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,7 @@ from sqlalchemy import func, select
 
 from flywheel.ingest.validate import validate_events
 from flywheel.schema import ModelSpec
+from flywheel.settings import Settings
 from flywheel.store import Store
 from flywheel.store.schema_all import metadata
 
@@ -80,3 +85,34 @@ def stored_ids(store: Store, model: str = "churn") -> Counter[str]:
     if table.num_rows == 0:
         return Counter()
     return Counter(table.column("event_id").to_pylist())
+
+
+@contextmanager
+def fresh_pg_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards), for fixtures wider than one test."""
+    import psycopg
+
+    admin = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"fw_test_{secrets.token_hex(6)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rpartition("/")[0].split("://", 1)[1]
+    try:
+        yield f"postgresql+psycopg://{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def backend_params() -> list[str]:
+    return ["sqlite"] + (["postgres"] if os.environ.get("FLYWHEEL_TEST_DATABASE_URL") else [])
+
+
+@contextmanager
+def shared_settings(backend: str, data_dir: Path, **extra: Any) -> Iterator[Settings]:
+    """Settings for ``backend`` on a data directory, for module-scoped fixtures."""
+    if backend == "postgres":
+        with fresh_pg_database(os.environ["FLYWHEEL_TEST_DATABASE_URL"]) as url:
+            yield Settings(data_dir=data_dir, db_url=url, auth=False, **extra)
+    else:
+        yield Settings(data_dir=data_dir, auth=False, **extra)
