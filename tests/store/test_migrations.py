@@ -50,14 +50,18 @@ def test_upgrading_twice_is_harmless(empty_db_url: str) -> None:
             current = MigrationContext.configure(conn).get_current_heads()
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        assert current == tuple(ScriptDirectory.from_config(cfg).get_heads())
+        # Stages keep their own Alembic branches; an upgrade brings every one to its head.
+        assert set(current) == set(ScriptDirectory.from_config(cfg).get_heads())
     finally:
         db.close()
 
 
-def test_the_migration_history_is_one_straight_line() -> None:
+def test_every_migration_branch_grows_from_the_one_base() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     script = ScriptDirectory.from_config(cfg)
-    assert len(script.get_heads()) == 1
     assert len(script.get_bases()) == 1
+    revisions = {r.revision for r in script.walk_revisions()}
+    # Revision ids are unique across branches (a clash would silently hide one migration).
+    files = [p for p in MIGRATIONS_DIR.joinpath("versions").glob("*.py") if not p.name.startswith("__")]
+    assert len(revisions) == len(files)
