@@ -147,6 +147,14 @@ class Server:
         self.stop()
         raise RuntimeError("the server did not become healthy in 60 s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far; NaN where unknown."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -246,6 +254,8 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     t0 = datetime.now(UTC) - timedelta(minutes=5)
     figures: dict[str, float] = {}
+    diagnostics: dict[str, float] = {}
+    sdk_details: dict[str, Any] = {}
     notes: list[str] = []
 
     print(
@@ -265,12 +275,17 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
             events_url = f"{server.url}/v1/models/{MODEL}/events"
             # Warm-up batch (imports, caches, first file of the day), not counted.
             post_all(events_url, json_bodies[:1], "application/json", 1)
+            cpu = server.cpu_seconds()
             n_json, s_json = post_all(events_url, json_bodies[1:], "application/json", threads)
+            cpu_json, cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
             figures["ingest_json_events_per_s"] = n_json / s_json
             n_bulk, s_bulk = post_all(
                 events_url + "/bulk", bulk_bodies, "application/vnd.apache.arrow.stream", threads
             )
+            cpu_bulk = server.cpu_seconds() - cpu
             figures["ingest_arrow_events_per_s"] = n_bulk / s_bulk
+            diagnostics["server_cpu_ms_per_1000_json"] = 1e6 * cpu_json / n_json
+            diagnostics["server_cpu_ms_per_1000_arrow"] = 1e6 * cpu_bulk / n_bulk
             stored = httpx.get(f"{server.url}/v1/models/{MODEL}", timeout=30).json()["counts"]["events"]
             expected = 1_000 + n_json + n_bulk
             if stored != expected:
@@ -281,15 +296,19 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
                 notes.append("bench/ingest_sdk.py (measure_sdk_log) is not there yet: SDK figures left out")
             else:
                 sdk = measure(n=20_000 if quick else 200_000, server_url=server.url)
-                for key in ("sdk_log_p50_us", "sdk_log_p99_us", "sdk_log_p99_us_server_down"):
-                    if key in sdk:
-                        figures[key] = float(sdk[key])
+                for key, value in sdk.items():
+                    if key in ("sdk_log_p50_us", "sdk_log_p99_us", "sdk_log_p99_us_server_down"):
+                        figures[key] = float(value)
+                    else:
+                        sdk_details[key] = value
         finally:
             server.stop()
 
         floor_dir = tmpdir / "floor"
         floor_dir.mkdir()
+        cpu = time.process_time()
         figures["parquet_floor_events_per_s"] = parquet_floor(floor_rows, bulk_rows, floor_dir)
+        diagnostics["floor_cpu_ms_per_1000"] = 1e6 * (time.process_time() - cpu) / len(floor_rows)
 
     floor = figures["parquet_floor_events_per_s"]
     figures["ingest_json_ratio_to_floor"] = figures["ingest_json_events_per_s"] / floor
@@ -308,6 +327,8 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
             "client_threads": threads,
             "quick": quick,
         },
+        "diagnostics": diagnostics,
+        "sdk_details": sdk_details,
         "notes": notes,
     }
 
@@ -339,6 +360,11 @@ def print_table(result: dict[str, Any]) -> None:
         t = targets.get(k, "")
         ok = ("yes" if meets(v, t) else "NO") if t else ""
         print(f"{k:<30} {text:>14}  {t:<9} {ok}")
+    diag = result.get("diagnostics", {})
+    if diag:
+        print("\nCPU per 1,000 events (less sensitive to other load on the machine):")
+        for k, v in diag.items():
+            print(f"  {k:<34} {v:8.2f} ms")
     print(f"\n{result['machine']}")
     for note in result["notes"]:
         print("note:", note)
