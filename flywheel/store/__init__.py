@@ -14,6 +14,7 @@ from flywheel.store.db import Database
 from flywheel.store.eventlog import EventLog
 from flywheel.store.jobs import JobStore
 from flywheel.store.meta import EventIndex, FeedbackStore, KeyStore, LabelStore, ModelStore
+from flywheel.store.monitor import MonitorStore
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Store:
     keys: KeyStore
     artifacts: ArtifactStore
     jobs: JobStore
+    monitor: MonitorStore
 
     def close(self) -> None:
         self.db.close()
@@ -56,6 +58,7 @@ def open_store(settings: Settings | None = None, *, migrate: bool = True) -> Sto
         keys=KeyStore(db),
         artifacts=ArtifactStore(artifacts_root),
         jobs=JobStore(db),
+        monitor=MonitorStore(db),
     )
 
 
