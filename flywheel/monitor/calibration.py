@@ -116,11 +116,11 @@ def _fit_one(s: np.ndarray, y: np.ndarray, method: str, in_unit: bool) -> Calibr
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
         return Calibrator("isotonic", {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()})
     logit = method == "platt" and in_unit
-    coef, intercept = _logistic(_features(s, method, logit), y)
+    coef, intercept = fit_logistic(_features(s, method, logit), y)
     return Calibrator(method, {"coef": coef.tolist(), "intercept": intercept, "logit": logit})
 
 
-def _logistic(
+def fit_logistic(
     z: np.ndarray, y: np.ndarray, ridge: float = 1e-6, max_iter: int = 50
 ) -> tuple[np.ndarray, float]:
     """Logistic regression by Newton's method: few features, so each step is a tiny solve."""

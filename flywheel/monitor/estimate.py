@@ -17,7 +17,9 @@ The interval of each estimate is the spread of the *realised* metric if labels w
 from the calibrated probabilities (a vectorised simulation, seeded), so it says how far the
 measured value will fall from the estimate by chance when the calibration holds. It does not
 cover concept drift: when ``P(y | x)`` changes, calibrated confidence is wrong and so is any
-estimate built on it — compare with measured performance once labels arrive.
+estimate built on it — compare with measured performance once labels arrive. When they do,
+:meth:`CBPE.observe` fits a small recalibration on that window, shrunk toward none by how
+much of its gain chance explains, and later estimates use it.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -38,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from flywheel.errors import ValidationError
-from flywheel.monitor.calibration import METHODS, Calibrator, fit_calibrator
+from flywheel.monitor.calibration import METHODS, Calibrator, fit_calibrator, fit_logistic
 from flywheel.monitor.performance import EMPTY, ONE_CLASS, MetricValue, classification_metrics, group_sums
 
 FORMAT = "flywheel.cbpe/1"
@@ -116,6 +118,7 @@ class CBPE:
         ]
         ref = classification_metrics(labels, self._predict(s), proba=s, classes=classes, n_boot=0)
         self.reference_ = {k: ref[k].value for k in self._metric_names()}
+        self.recalibration_: dict[str, Any] = {}
         return self
 
     def _metric_names(self) -> list[str]:
@@ -151,11 +154,26 @@ class CBPE:
         return self.classes_[idx]
 
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities, ``(n, k)`` in the order of ``classes_``."""
+        """Calibrated class probabilities, ``(n, k)`` in the order of ``classes_``.
+
+        Includes the recalibration learnt by :meth:`observe`, if any.
+        """
+        p = self._base_calibrated(scores)
+        layer = self.recalibration_
+        if layer:
+            z = _logit(p)
+            p = 1.0 / (1.0 + np.exp(-(z * np.asarray(layer["a"]) + np.asarray(layer["b"]))))
+        return self._normalise(p)
+
+    def _base_calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """Per-calibrator probabilities before normalising: ``(n, 1)`` binary, ``(n, k)`` otherwise."""
         s = np.asarray(scores, dtype=np.float64)
         self._check_scores(s)
         cols = self._columns(s)
-        p = np.column_stack([c.transform(cols[:, j]) for j, c in enumerate(self.calibrators_)])
+        return np.column_stack([c.transform(cols[:, j]) for j, c in enumerate(self.calibrators_)])
+
+    @staticmethod
+    def _normalise(p: np.ndarray) -> np.ndarray:
         if p.shape[1] == 1:
             return np.column_stack([1 - p[:, 0], p[:, 0]])
         total = p.sum(axis=1, keepdims=True)
@@ -194,18 +212,15 @@ class CBPE:
         """Estimated ``accuracy``, F1 and ROC AUC of one window, each with an interval.
 
         An empty window gives ``None`` values (note "empty window"); an AUC whose expected
-        positives or negatives vanish gives ``None`` (note "only one class present").
+        positives or negatives vanish gives ``None`` (note "only one class present"). After
+        :meth:`observe`, the probabilities include the recalibration learnt there.
         """
         names = self._metric_names()
         s = np.asarray(scores, dtype=np.float64)
         n = len(s)
         if n == 0:
             return {m: MetricValue(None, None, None, 0, EMPTY) for m in names}
-        p, pred = self._prepare(s, predictions)
-        cols = self._columns(s) if s.ndim == 2 else np.column_stack([-s, s])
-        k = p.shape[1]
-        point = _metrics_from_probabilities(p[None], pred, cols, k)[0]
-        sims = self._simulate(p, pred, cols, k) if self.n_sim else None
+        point, sims = self._raw(s, predictions, self.n_sim)
         out = {}
         alpha = (1 - self.confidence) / 2
         for i, name in enumerate(names):
@@ -223,7 +238,56 @@ class CBPE:
             out[name] = MetricValue(v, lo, hi, n)
         return out
 
-    def _simulate(self, p: np.ndarray, pred: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    def _raw(
+        self, s: np.ndarray, predictions: Sequence[Any] | None, n_sim: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Uncorrected point estimates ``(3,)`` and ``n_sim`` simulated realisations ``(n_sim, 3)``."""
+        p, pred = self._prepare(s, predictions)
+        cols = self._columns(s) if s.ndim == 2 else np.column_stack([-s, s])
+        k = p.shape[1]
+        point = _metrics_from_probabilities(p[None], pred, cols, k)[0]
+        return point, self._simulate(p, pred, cols, k, n_sim) if n_sim else None
+
+    def observe(
+        self, scores: np.ndarray, labels: Sequence[Any] | np.ndarray, min_per_class: int = 10
+    ) -> CBPE:
+        """Learn from a window whose labels have arrived, and recalibrate later estimates.
+
+        On the labelled window, a logistic layer ``a·logit(p) + b`` on top of the reference
+        calibration is fitted per calibrated column. It is shrunk toward the identity
+        (``a = 1, b = 0``) by how much of its improvement chance alone explains: with ``D``
+        the deviance it gains (about chi-squared with 2 degrees of freedom when the
+        reference calibration still holds), the layer keeps the share ``max(0, 1 - 2/D)``.
+        Without drift the layer stays near the identity; under concept drift, where the
+        reference calibration is wrong, it follows what the latest labels show. Each call
+        replaces the previous layer (the latest labels are the most relevant); columns
+        whose window holds fewer than ``min_per_class`` rows of either outcome keep the
+        identity.
+        """
+        s = np.asarray(scores, dtype=np.float64)
+        y = np.asarray(labels)
+        if len(y) != len(s):
+            raise ValidationError(f"'labels' has {len(y)} rows but 'scores' has {len(s)}.")
+        if len(s) == 0:
+            return self
+        codes = self._codes(y, "labels")
+        p = self._base_calibrated(s)
+        targets = [codes == 1] if p.shape[1] == 1 else [codes == j for j in range(p.shape[1])]
+        layers = []  # (a, b, share kept) per column
+        for j, t in enumerate(targets):
+            z, tt = _logit(p[:, j]), t.astype(np.float64)
+            if min(tt.sum(), len(tt) - tt.sum()) < min_per_class:
+                layers.append((1.0, 0.0, 0.0))
+                continue
+            coef, intercept = fit_logistic(z[:, None], tt)
+            gain = 2 * (_log_lik(z * coef[0] + intercept, tt) - _log_lik(z, tt))
+            w = max(0.0, 1.0 - 2.0 / gain) if gain > 0 else 0.0
+            layers.append((1.0 + w * (float(coef[0]) - 1.0), w * intercept, w))
+        a, b, kept = (list(v) for v in zip(*layers, strict=True))
+        self.recalibration_ = {"a": a, "b": b, "kept": kept, "rows": len(s)}
+        return self
+
+    def _simulate(self, p: np.ndarray, pred: np.ndarray, cols: np.ndarray, k: int, n_sim: int) -> np.ndarray:
         """Realised metrics under labels drawn from ``p``: ``(n_sim, 3)``."""
         rng = np.random.default_rng(self.seed)
         n = len(pred)
@@ -231,8 +295,8 @@ class CBPE:
         step = max(1, 2_000_000 // max(n * k, 1))
         out = []
         done = 0
-        while done < self.n_sim:
-            b = min(step, self.n_sim - done)
+        while done < n_sim:
+            b = min(step, n_sim - done)
             u = rng.random((b, n, 1))
             labels = np.minimum((u > cdf[None]).sum(axis=2), k - 1)
             onehot = np.zeros((b, n, k))
@@ -258,6 +322,7 @@ class CBPE:
             "classes": self.classes_.tolist(),
             "calibrators": [c.to_dict() for c in self.calibrators_],
             "reference": self.reference_,
+            "recalibration": self.recalibration_,
         }
         return json.dumps(state, sort_keys=True).encode()
 
@@ -270,7 +335,18 @@ class CBPE:
         est.classes_ = np.asarray(state["classes"])
         est.calibrators_ = [Calibrator.from_dict(c) for c in state["calibrators"]]
         est.reference_ = state["reference"]
+        est.recalibration_ = state.get("recalibration", {})
         return est
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(q) - np.log1p(-q)
+
+
+def _log_lik(z: np.ndarray, t: np.ndarray) -> float:
+    """Bernoulli log-likelihood of outcomes ``t`` under log-odds ``z``."""
+    return float(-(t * np.logaddexp(0, -z) + (1 - t) * np.logaddexp(0, z)).sum())
 
 
 def _metrics_from_probabilities(w: np.ndarray, pred: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:

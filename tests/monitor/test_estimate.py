@@ -197,3 +197,36 @@ def test_bad_arguments_raise_validation_errors() -> None:
         cbpe.estimate(p[:5], predictions=[0, 1, 2, 0, 1])
     with pytest.raises(ValidationError, match="non-empty"):
         CBPE().fit(np.zeros(0), np.zeros(0))
+
+
+def test_observe_corrects_later_estimates_under_concept_drift() -> None:
+    p, y = _calibrated_binary(6000, 15)
+    cbpe = CBPE(n_sim=50).fit(p, y)
+    rng = np.random.default_rng(16)
+
+    # Concept drift: the same scores, but labels now agree with the score only 70% as often.
+    def drifted(n: int) -> tuple[np.ndarray, np.ndarray]:
+        s = rng.beta(0.7, 0.7, n)
+        truth = np.where(rng.random(n) < 0.7, s, 1 - s)
+        return s, (rng.random(n) < truth).astype(int)
+
+    s1, y1 = drifted(3000)
+    s2, y2 = drifted(3000)
+    real = skm.accuracy_score(y2, s2 >= 0.5)
+    before = cbpe.estimate(s2)["accuracy"].value
+    cbpe.observe(s1, y1)
+    after = cbpe.estimate(s2)["accuracy"].value
+    assert abs(before - real) > 0.1
+    assert abs(after - real) < 0.03
+    assert cbpe.recalibration_["kept"][0] > 0.9 and cbpe.recalibration_["a"][0] < 0.8
+    assert CBPE.from_bytes(cbpe.to_bytes()).estimate(s2)["accuracy"].value == pytest.approx(after)
+
+
+def test_observe_without_drift_barely_moves_the_estimates() -> None:
+    p, y = _calibrated_binary(12_000, 17)
+    cbpe = CBPE(n_sim=50).fit(p[:4000], y[:4000])
+    before = cbpe.estimate(p[8000:])["accuracy"].value
+    cbpe.observe(p[4000:8000], y[4000:8000])
+    after = cbpe.estimate(p[8000:])["accuracy"].value
+    sd = np.sqrt(0.25 / 4000)
+    assert abs(after - before) < sd  # the observed error is mostly noise, so it is shrunk away
