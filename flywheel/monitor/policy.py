@@ -32,8 +32,9 @@ close, so each monitor has at most one open alert until it clears.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,6 +118,31 @@ class DriftResult(BaseModel):
     threshold: float
     flagged: bool
     p_value: float | None = None
+
+    @classmethod
+    def from_column_drift(cls, drift: Any) -> DriftResult:
+        """From a ``flywheel.monitor.drift`` ``ColumnDrift`` (or anything with ``name``,
+        ``metrics``, ``thresholds``, ``flagged`` and ``p_adjusted``): the metric reported is
+        the one furthest past (or closest to) its threshold, relative to that threshold."""
+        ratios = {
+            m: drift.metrics[m] / t
+            for m, t in drift.thresholds.items()
+            if t and m in drift.metrics and drift.metrics[m] is not None and math.isfinite(drift.metrics[m])
+        }
+        if not ratios:
+            return cls(
+                column=drift.name, metric="none", value=0.0, threshold=1.0, flagged=bool(drift.flagged)
+            )
+        m = max(ratios, key=lambda k: ratios[k])
+        p = getattr(drift, "p_adjusted", None)
+        return cls(
+            column=drift.name,
+            metric=m,
+            value=float(drift.metrics[m]),
+            threshold=float(drift.thresholds[m]),
+            flagged=bool(drift.flagged),
+            p_value=None if p is None or not math.isfinite(p) else float(p),
+        )
 
 
 class WindowResults(BaseModel):

@@ -188,3 +188,21 @@ def test_reconcile_leaves_exactly_the_firing_and_unchecked_monitors_open(
     assert after == firing | (open_keys - new.checked)
     assert len(to_open) == len({a.monitor for a in to_open})  # never two alerts for one monitor
     assert not {a.monitor for a in to_open} & open_keys
+
+
+def test_drift_result_from_a_column_drift_picks_the_metric_nearest_its_threshold() -> None:
+    from types import SimpleNamespace
+
+    col = SimpleNamespace(
+        name="age",
+        metrics={"wasserstein": 0.07, "psi": 0.12, "ks": 0.3},
+        thresholds={"wasserstein": 0.035, "psi": 0.1},
+        flagged=True,
+        p_adjusted=1e-9,
+    )
+    d = DriftResult.from_column_drift(col)
+    assert (d.column, d.metric, d.value, d.threshold, d.flagged) == ("age", "wasserstein", 0.07, 0.035, True)
+    assert d.p_value == 1e-9
+    assert evaluate(_window(feature_importance={"age": 1.0}, feature_drift=[d])).alerts[0].monitor == (
+        "feature_drift:age"
+    )
