@@ -15,6 +15,7 @@ from flywheel.store.eventlog import EventLog
 from flywheel.store.jobs import JobStore
 from flywheel.store.meta import EventIndex, FeedbackStore, KeyStore, LabelStore, ModelStore
 from flywheel.store.monitor import MonitorStore
+from flywheel.store.registry import RegistryStore
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Store:
     artifacts: ArtifactStore
     jobs: JobStore
     monitor: MonitorStore
+    registry: RegistryStore
 
     def close(self) -> None:
         self.db.close()
@@ -59,6 +61,7 @@ def open_store(settings: Settings | None = None, *, migrate: bool = True) -> Sto
         artifacts=ArtifactStore(artifacts_root),
         jobs=JobStore(db),
         monitor=MonitorStore(db),
+        registry=RegistryStore(db),
     )
 
 
