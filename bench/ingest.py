@@ -254,7 +254,7 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     t0 = datetime.now(UTC) - timedelta(minutes=5)
     figures: dict[str, float] = {}
-    diagnostics: dict[str, float] = {}
+    diagnostics: dict[str, Any] = {}
     sdk_details: dict[str, Any] = {}
     notes: list[str] = []
 
@@ -268,6 +268,18 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="flywheel-bench-ingest-") as tmp:
         tmpdir = Path(tmp)
+        floor_dir = tmpdir / "floor"
+        floor_dir.mkdir()
+        floors: list[tuple[float, float]] = []
+
+        def floor_run() -> None:
+            # The floor runs between the server phases too, and the best run counts, so a
+            # moment of load from other processes cannot make the ratios look better.
+            cpu = time.process_time()
+            rate = parquet_floor(floor_rows, bulk_rows, floor_dir)
+            floors.append((rate, 1e6 * (time.process_time() - cpu) / len(floor_rows)))
+
+        floor_run()
         server = Server(tmpdir)
         try:
             r = httpx.post(server.url + "/v1/models", json=SPEC, timeout=30)
@@ -277,13 +289,16 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
             post_all(events_url, json_bodies[:1], "application/json", 1)
             cpu = server.cpu_seconds()
             n_json, s_json = post_all(events_url, json_bodies[1:], "application/json", threads)
-            cpu_json, cpu = server.cpu_seconds() - cpu, server.cpu_seconds()
+            cpu_json = server.cpu_seconds() - cpu
             figures["ingest_json_events_per_s"] = n_json / s_json
+            floor_run()
+            cpu = server.cpu_seconds()
             n_bulk, s_bulk = post_all(
                 events_url + "/bulk", bulk_bodies, "application/vnd.apache.arrow.stream", threads
             )
             cpu_bulk = server.cpu_seconds() - cpu
             figures["ingest_arrow_events_per_s"] = n_bulk / s_bulk
+            floor_run()
             diagnostics["server_cpu_ms_per_1000_json"] = 1e6 * cpu_json / n_json
             diagnostics["server_cpu_ms_per_1000_arrow"] = 1e6 * cpu_bulk / n_bulk
             stored = httpx.get(f"{server.url}/v1/models/{MODEL}", timeout=30).json()["counts"]["events"]
@@ -304,12 +319,9 @@ def run(quick: bool, threads: int) -> dict[str, Any]:
         finally:
             server.stop()
 
-        floor_dir = tmpdir / "floor"
-        floor_dir.mkdir()
-        cpu = time.process_time()
-        figures["parquet_floor_events_per_s"] = parquet_floor(floor_rows, bulk_rows, floor_dir)
-        diagnostics["floor_cpu_ms_per_1000"] = 1e6 * (time.process_time() - cpu) / len(floor_rows)
-
+    figures["parquet_floor_events_per_s"] = max(rate for rate, _ in floors)
+    diagnostics["floor_cpu_ms_per_1000"] = min(c for _, c in floors)
+    diagnostics["floor_runs_events_per_s"] = [round(rate) for rate, _ in floors]
     floor = figures["parquet_floor_events_per_s"]
     figures["ingest_json_ratio_to_floor"] = figures["ingest_json_events_per_s"] / floor
     figures["ingest_arrow_ratio_to_floor"] = figures["ingest_arrow_events_per_s"] / floor
@@ -362,9 +374,12 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{k:<30} {text:>14}  {t:<9} {ok}")
     diag = result.get("diagnostics", {})
     if diag:
-        print("\nCPU per 1,000 events (less sensitive to other load on the machine):")
+        print("\nDiagnostics (CPU per 1,000 events is less sensitive to other load on the machine):")
         for k, v in diag.items():
-            print(f"  {k:<34} {v:8.2f} ms")
+            if isinstance(v, float):
+                print(f"  {k:<34} {v:8.2f} ms")
+            else:
+                print(f"  {k:<34} {v}")
     print(f"\n{result['machine']}")
     for note in result["notes"]:
         print("note:", note)
