@@ -61,7 +61,7 @@ def _bar_by_slice(report: EvaluationReport, es: EvalSetResult, metric: str) -> d
         data.append(
             {
                 "type": "bar",
-                "name": f"{role} ({report.models[role]})" if report.models[role] != role else role,
+                "name": f"{role}: {report.models[role]}" if report.models[role] != role else role,
                 "x": [r.name for r in rows],
                 "y": [v.value for v in vals],
                 "marker": {"color": COLORS.get(role)},

@@ -205,9 +205,10 @@ def search(
         existing = study.get_trials(deepcopy=False)
         for t in existing:
             if t.state == states.RUNNING:  # left by a crashed run: one searcher per study is assumed
+                retry_attrs = {k: v for k, v in t.user_attrs.items() if k != CRASHED_ATTR}
                 stor.set_trial_user_attr(t._trial_id, CRASHED_ATTR, True)
                 stor.set_trial_state_values(t._trial_id, states.FAIL)
-                study.enqueue_trial(t.params, user_attrs=dict(t.user_attrs), skip_if_exists=False)
+                study.enqueue_trial(dict(t.params), user_attrs=retry_attrs, skip_if_exists=False)
         if not existing:
             # defaults may lie outside the space (0.0 on a log scale), so they are not suggested
             study.enqueue_trial({}, user_attrs={DEFAULTS_ATTR: True})

@@ -101,26 +101,26 @@ def test_baseline_is_always_trained_alongside() -> None:
 def test_same_study_name_resumes_and_counts_finished_trials(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'fw.db'}"
     data = make_data()
-    first = search("tabular-lgbm", data, n_trials=3, storage=url, study_name="job-1", refit=False)
-    again = search("tabular-lgbm", data, n_trials=5, storage=url, study_name="job-1", refit=False)
+    first = search("baseline", data, n_trials=3, storage=url, study_name="job-1", refit=False)
+    again = search("baseline", data, n_trials=5, storage=url, study_name="job-1", refit=False)
     assert [t.number for t in again.trials] == [0, 1, 2, 3, 4]
     assert [t.value for t in again.trials[:3]] == [t.value for t in first.trials]
-    done = search("tabular-lgbm", data, n_trials=5, storage=url, study_name="job-1", refit=False)
+    done = search("baseline", data, n_trials=5, storage=url, study_name="job-1", refit=False)
     assert len(done.trials) == 5
 
 
 def test_trial_left_running_by_a_crash_is_retried_not_counted(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'fw.db'}"
     data = make_data()
-    search("tabular-lgbm", data, n_trials=2, storage=url, study_name="job-2", refit=False)
+    search("baseline", data, n_trials=2, storage=url, study_name="job-2", refit=False)
     study = optuna.load_study(study_name="job-2", storage=url)
-    crashed = study.ask({"learning_rate": optuna.distributions.FloatDistribution(0.01, 0.3, log=True)})
+    crashed = study.ask({"C": optuna.distributions.FloatDistribution(1e-3, 1e2, log=True)})
     assert study.trials[crashed.number].state == optuna.trial.TrialState.RUNNING
-    result = search("tabular-lgbm", data, n_trials=3, storage=url, study_name="job-2", refit=False)
+    result = search("baseline", data, n_trials=3, storage=url, study_name="job-2", refit=False)
     states = [t.state for t in result.trials]
     assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
     assert result.trials[2].error == "crashed; retried"
-    assert result.trials[3].params["learning_rate"] == crashed.params["learning_rate"]
+    assert result.trials[3].params["C"] == crashed.params["C"]
 
 
 def test_resuming_with_another_metric_is_refused(tmp_path) -> None:
@@ -153,3 +153,10 @@ def test_budget_arguments_are_validated() -> None:
         search("baseline", make_data(), n_trials=0)
     with pytest.raises(ValidationError, match="'valid_fraction' parameter of search"):
         search("baseline", make_data(), valid_fraction=1.5)
+
+
+def test_explicit_validation_data_replaces_the_time_split_and_refit_uses_both() -> None:
+    train, valid = make_data(200, seed=1), make_data(50, seed=2)
+    result = search("baseline", train, valid_data=valid, n_trials=1)
+    assert (result.n_train, result.n_valid) == (200, 50)
+    assert result.model is not None
