@@ -99,9 +99,7 @@ def hour_of(ts_us: int) -> datetime:
     return datetime.fromtimestamp((ts_us // _US_PER_HOUR) * 3600, UTC)
 
 
-def profile_table(
-    spec: ModelSpec, table: pa.Table, *, include_empty_outputs: bool = False
-) -> DatasetProfile:
+def profile_table(spec: ModelSpec, table: pa.Table, *, include_empty_outputs: bool = False) -> DatasetProfile:
     """One ``DatasetProfile`` of the columns of ``table`` (event-log layout) that the spec knows."""
     kinds = {c: k for c, k in profile_kinds(spec).items() if c in table.column_names}
     if not include_empty_outputs:

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from flywheel.errors import NotFound
 from flywheel.store.db import Database
 from flywheel.store.meta import utcnow
+from flywheel.store.tables import feedback as feedback_table
 from flywheel.store.tables import labels as labels_table
 from flywheel.store.tables_monitor import (
     alert_deliveries,
@@ -370,18 +371,46 @@ class MonitorStore:
         c = labels_table.c
         out: dict[str, tuple[datetime, str, Any]] = {}
 
+        def take(rows: Iterable[Any], wanted: set[str] | None) -> None:
+            for eid, value, at, lid in rows:
+                if wanted is not None and eid not in wanted:
+                    continue
+                prev = out.get(eid)
+                if prev is None or (at, lid) > (prev[0], prev[1]):
+                    out[eid] = (at, lid, value)
+
         def fn(conn: Connection) -> None:
+            cols = (c.event_id, c.value, c.ingested_at, c.label_id)
+            total = conn.execute(select(func.count()).where(c.model == model)).scalar_one()
+            if total <= 2 * len(ids):  # one scan of the model's labels beats many IN lists
+                take(conn.execute(select(*cols).where(c.model == model)), set(ids))
+                return
             for i in range(0, len(ids), 5000):
-                stmt = select(c.event_id, c.value, c.ingested_at, c.label_id).where(
-                    c.model == model, c.event_id.in_(ids[i : i + 5000])
+                take(
+                    conn.execute(select(*cols).where(c.model == model, c.event_id.in_(ids[i : i + 5000]))),
+                    None,
                 )
-                for eid, value, at, lid in conn.execute(stmt):
-                    prev = out.get(eid)
-                    if prev is None or (at, lid) > (prev[0], prev[1]):
-                        out[eid] = (at, lid, value)
 
         self.db.read(fn)
         return {eid: orjson.loads(v[2]) for eid, v in out.items()}
+
+    def feedback_counts(self, model: str, event_ids: Iterable[str]) -> dict[str, int]:
+        """How many feedback items each of ``event_ids`` has (events without any are left out)."""
+        ids = list(event_ids)
+        c = feedback_table.c
+        out: dict[str, int] = {}
+
+        def fn(conn: Connection) -> None:
+            for i in range(0, len(ids), 5000):
+                stmt = (
+                    select(c.event_id, func.count())
+                    .where(c.model == model, c.event_id.in_(ids[i : i + 5000]))
+                    .group_by(c.event_id)
+                )
+                out.update({eid: int(n) for eid, n in conn.execute(stmt)})
+
+        self.db.read(fn)
+        return out
 
     # -- alerts -----------------------------------------------------------------------
     def open_alerts(self, model: str) -> builtins.list[AlertRecord]:
