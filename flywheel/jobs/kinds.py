@@ -10,6 +10,8 @@ from flywheel.errors import ValidationError
 
 KINDS: dict[str, str] = {
     "sleep": "flywheel.jobs.builtin:sleep_job",
+    "monitor-check": "flywheel.monitor.alerts:check_job",
+    "monitor-rebuild": "flywheel.monitor.alerts:rebuild_job",
     "train": "flywheel.train.jobs:train_job",
     "evaluate": "flywheel.evaluate.jobs:evaluate_job",
 }
