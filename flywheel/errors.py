@@ -45,6 +45,12 @@ class BatchRejected(ValidationError):
     code = "invalid_batch"
 
 
+class UnsafeArtifact(ValidationError):
+    """A model artifact holds a type that is not on the allow-list; it was not loaded."""
+
+    code = "unsafe_artifact"
+
+
 class PayloadTooLarge(FlywheelError):
     code = "payload_too_large"
     status = 413

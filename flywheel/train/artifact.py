@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from flywheel.errors import ValidationError
+from flywheel.errors import UnsafeArtifact, ValidationError
 from flywheel.schema import ModelSpec
 from flywheel.train.model import FittedModel, SklearnModel
 
@@ -52,12 +52,6 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
         "flywheel.train.transformers.ImageFeatures",
     }
 )
-
-
-class UnsafeArtifact(ValidationError):
-    """An artifact holds a type that is not on the allow-list; it was not loaded."""
-
-    code = "unsafe_artifact"
 
 
 def _is_sklearn_estimator(name: str) -> bool:
