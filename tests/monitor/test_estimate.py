@@ -230,3 +230,16 @@ def test_observe_without_drift_barely_moves_the_estimates() -> None:
     after = cbpe.estimate(p[8000:])["accuracy"].value
     sd = np.sqrt(0.25 / 4000)
     assert abs(after - before) < sd  # the observed error is mostly noise, so it is shrunk away
+
+
+def test_observe_recalibrates_multiclass_columns() -> None:
+    p, y = _calibrated_multiclass(6000, 3, 18)
+    cbpe = CBPE(n_sim=0).fit(p[:3000], y[:3000])
+    rng = np.random.default_rng(19)
+    noisy = np.where(rng.random(3000) < 0.4, rng.integers(0, 3, 3000), y[3000:])  # labels got noisier
+    real = skm.accuracy_score(noisy[1500:], p[4500:].argmax(axis=1))
+    before = cbpe.estimate(p[4500:])["accuracy"].value
+    cbpe.observe(p[3000:4500], noisy[:1500])
+    after = cbpe.estimate(p[4500:])["accuracy"].value
+    assert len(cbpe.recalibration_["a"]) == 3
+    assert abs(after - real) < abs(before - real) / 2
