@@ -1,9 +1,9 @@
 """The dataset service: snapshots of the store's events and labels, stored and versioned.
 
 The pure builders (:func:`~flywheel.datasets.build_snapshot`, :func:`~flywheel.datasets.build_eval_set`)
-take tables; this service reads those tables from the store *as they stood at* ``as_of`` (events
-and labels whose ``ingested_at`` is at or before it, so later arrivals can change neither the rows
-nor the manifest), stores the snapshot as a content-addressed Parquet artifact and records it in
+take tables; this service reads those tables from the store *as they stood at* ``as_of`` (events,
+labels and feedback whose ``ingested_at`` is at or before it, so later arrivals can change neither
+the rows nor the manifest; ``as_of`` defaults to the moment the build starts), stores the snapshot as a content-addressed Parquet artifact and records it in
 the ``datasets`` table, versioned per name.
 
 Building again from the same inputs changes nothing: when the new snapshot has the same rows,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -64,6 +64,12 @@ def _ts_literal(dt: datetime) -> str:
     utc = to_utc(dt)
     assert utc is not None
     return "TIMESTAMPTZ '" + utc.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00'"
+
+
+def _instant(given: datetime | None, in_rule: datetime | None) -> datetime:
+    """The ``as_of`` of a build: the one given, else the rule's, else now (when the build starts)."""
+    at = to_utc(given) if given is not None else in_rule
+    return at if at is not None else datetime.now(UTC)
 
 
 def _same_content(new: Manifest, old: dict[str, Any]) -> bool:
@@ -129,8 +135,7 @@ class DatasetService:
         """Form a training snapshot in memory (see :meth:`build`); nothing is stored."""
         spec = self._spec(model)
         r = parse_rule({"kind": "all"} if rule is None else rule)
-        if as_of is not None:
-            r = r.model_copy(update={"as_of": to_utc(as_of)})
+        r = r.model_copy(update={"as_of": _instant(as_of, r.as_of)})
         parent = self.records.latest(model, name)
         if parent is not None and parent.kind != "train":
             raise Conflict(f"{name!r} is an eval set of model {model!r}; give the training set another name")
@@ -230,8 +235,7 @@ class DatasetService:
         """Build (or refresh) the pinned eval set ``name``: a new version only if its rows or labels changed."""
         spec = self._spec(model)
         r = parse_eval_rule(rule)
-        if as_of is not None:
-            r = r.model_copy(update={"as_of": to_utc(as_of)})
+        r = r.model_copy(update={"as_of": _instant(as_of, r.as_of)})
         prev, prev_snap = self._previous_eval(model, name)
         feedback = self.records.feedback_rows(model, r.as_of) if r.kind == "edge-cases" else None
         snap = build_eval_set(
@@ -255,7 +259,7 @@ class DatasetService:
             raise ValidationError(
                 f"model {model!r} declares no slices in its spec; there are no slice sets to build."
             )
-        at = to_utc(as_of)
+        at = _instant(as_of, None)
         previous: dict[str, Snapshot] = {}
         records: dict[str, DatasetRecord] = {}
         for rec in self.records.eval_sets(model):
