@@ -27,6 +27,7 @@ from flywheel.server.auth import COOKIE, require
 from flywheel.server.metrics import LatencyMiddleware, Metrics
 from flywheel.settings import Settings, is_loopback
 from flywheel.store import Store, open_store
+from flywheel.ui import monitor as monitor_pages
 from flywheel.ui import pages
 
 log = logging.getLogger("flywheel.server")
@@ -106,5 +107,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(monitor_router)
     app.include_router(registry_router)
     app.include_router(pages.router, dependencies=[Depends(require("read"))])
+    app.include_router(monitor_pages.router, dependencies=[Depends(require("read"))])
     pages.mount_static(app)
     return app
