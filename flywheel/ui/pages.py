@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -22,6 +23,9 @@ HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 env.filters["tojson_attr"] = lambda v: orjson.dumps(v, default=str).decode()
+# Client-made ids may hold any character ('/', '#', '?', '%'): quote them whole in links.
+env.filters["urlpart"] = lambda v: quote(str(v), safe="")
+env.filters["urlpath"] = lambda v: quote(str(v), safe="/")
 NAV: list[tuple[str, str]] = [("Overview", "/")]
 # Tabs of a model's pages: (label, path under /models/{model}/). Stages append theirs.
 MODEL_TABS: list[tuple[str, str]] = [("Events", "events")]
@@ -124,7 +128,7 @@ def events_page(request: Request, model: str) -> Response:
     return twin(request, "events.html", ctx, request.url.path.endswith(".json"))
 
 
-@router.get("/models/{model}/events/{event_id}")
+@router.get("/models/{model}/events/{event_id:path}")
 def event_page(request: Request, model: str, event_id: str) -> Response:
     as_json = event_id.endswith(".json")
     if as_json:
