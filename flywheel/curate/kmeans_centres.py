@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from flywheel.curate.base import Selector, check_int, check_seed
 from flywheel.curate.batch import CandidateBatch
@@ -30,14 +31,18 @@ from flywheel.curate.registry import register
 
 
 def kmeans_representatives(
-    X: np.ndarray, n_clusters: int, random_state: int | None = 0, weights: np.ndarray | None = None
+    X: np.ndarray, n_clusters: int, random_state: int | None = 0, n_init: int = 1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Cluster ``X``; return ``(representatives, labels, distance to own centre, cluster sizes)``.
 
     ``representatives[c]`` is the row nearest centre ``c`` (clusters that end up empty are skipped).
     """
     k = max(1, min(n_clusters, len(np.unique(X, axis=0))))
-    km = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(X, sample_weight=weights)
+    # Small problems run fastest on one thread; OpenMP's team start-up dominates otherwise,
+    # and badly so on a busy machine.
+    threads = 1 if len(X) * k <= 5_000_000 else None
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(X)
     dist = km.transform(X)
     own = dist[np.arange(len(X)), km.labels_]
     sizes = np.bincount(km.labels_, minlength=k)
@@ -85,7 +90,7 @@ class KMeansCentres(Selector):
         scores = np.zeros(n)
         if k == 0:
             return scores
-        reps, labels, own, sizes = kmeans_representatives(batch.X[pool], k, self.random_state)
+        reps, labels, own, sizes = kmeans_representatives(batch.X[pool], k, self.random_state, n_init=3)
         scores[pool] = 1.0 / (1.0 + own / max(float(np.median(own)), 1e-12))
         rep_sizes = sizes[labels[reps]]
         scores[pool[reps]] = 2.0 + (1 + np.argsort(np.argsort(rep_sizes))) / len(reps)
