@@ -1,4 +1,8 @@
-"""``/v1/models/{m}/...`` for monitoring: time series, drill-down, reference, monitors, rules, alerts."""
+"""``/v1/models/{m}/...`` for monitoring: time series, drill-down, reference, monitors, rules, alerts.
+
+The monitoring modules (SciPy, scikit-learn underneath) are imported on first use, so the
+server starts fast.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from flywheel.errors import ValidationError
 from flywheel.ingest.bulk import ARROW_TYPES, PARQUET_TYPES, read_table
 from flywheel.ingest.read import parse_time_param
-from flywheel.monitor import alerts as alerts_mod
-from flywheel.monitor.cascade import cascade
-from flywheel.monitor.config import config_json, load_config, parse_config, quality_rules_for
-from flywheel.monitor.distribution import distribution
-from flywheel.monitor.drilldown import events_behind
-from flywheel.monitor.quality_rules import parse_rules
-from flywheel.monitor.reference import (
-    implicit_reference,
-    load_reference,
-    reference_from_table,
-    reference_from_window,
-)
-from flywheel.monitor.service import BUCKETS, default_range, monitoring, public
 from flywheel.server.api import ORJSONResponse, read_body
 from flywheel.server.auth import require
 
@@ -53,6 +44,8 @@ def _required_time(value: str | None, field: str) -> datetime:
 def _range(
     store: Any, model: str, since: str | None, until: str | None, bucket: str
 ) -> tuple[datetime, datetime]:
+    from flywheel.monitor.service import BUCKETS, default_range
+
     lo, hi = _time(since, "since"), _time(until, "until")
     if lo is None or hi is None:
         rng = default_range(store, model, bucket if bucket in BUCKETS else "day")
@@ -79,6 +72,8 @@ def get_monitoring(
     feedback, and what the alert policy says. ``exact=true`` computes drift from raw events
     instead of profiles; ``slice`` restricts to one slice (and implies exact); ``slices=true``
     adds performance per slice over the range; ``multivariate=true`` adds a domain classifier."""
+    from flywheel.monitor.service import monitoring, public
+
     store = _store(request)
     store.models.get(name)
     res = monitoring(
@@ -110,6 +105,8 @@ def get_events_behind(
 ) -> Response:
     """The events behind a number of one window: ``kind`` is drift (with ``column``), quality
     (with ``rule``), performance, estimated, feedback or events."""
+    from flywheel.monitor.drilldown import events_behind
+
     return ORJSONResponse(
         events_behind(
             _store(request),
@@ -136,6 +133,9 @@ def get_distribution(
     bins: int = Query(30, ge=2, le=200),
 ) -> Response:
     """One column, reference against the range: shares per bin (numeric, text length) or category."""
+    from flywheel.monitor.distribution import distribution
+    from flywheel.monitor.reference import implicit_reference, load_reference
+
     store = _store(request)
     lo, hi = _range(store, name, since, until, "day")
     ref = load_reference(store, name, model_version) or implicit_reference(store, name)
@@ -151,6 +151,8 @@ def get_cascade(
     request: Request, name: str, since: str | None = None, until: str | None = None, bucket: str = "hour"
 ) -> Response:
     """Models linked to this one by trace ids, upstream first, and which shifted first."""
+    from flywheel.monitor.cascade import cascade
+
     store = _store(request)
     lo, hi = _range(store, name, since, until, bucket)
     return ORJSONResponse(cascade(store, name, since=lo, until=hi, bucket=bucket))
@@ -160,6 +162,8 @@ def get_cascade(
 @router.get("/models/{name}/reference", dependencies=READ)
 def get_reference(request: Request, name: str, model_version: str | None = None) -> Response:
     """The stored reference (of a version, else the model's default), or the implicit one."""
+    from flywheel.monitor.reference import implicit_reference, load_reference
+
     store = _store(request)
     store.models.get(name)
     ref = load_reference(store, name, model_version)
@@ -218,6 +222,8 @@ async def post_reference(request: Request, name: str, for_version: str | None = 
     (Arrow IPC or Parquet: feature columns, optional target, prediction, score, proba.<class>)."""
     from fastapi.concurrency import run_in_threadpool
 
+    from flywheel.monitor.reference import reference_from_table, reference_from_window
+
     store = _store(request)
     ct = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ct in ARROW_TYPES + PARQUET_TYPES:
@@ -257,6 +263,8 @@ async def post_reference(request: Request, name: str, for_version: str | None = 
 @router.get("/models/{name}/monitors", dependencies=READ)
 def get_monitors(request: Request, name: str) -> Response:
     """The monitor configuration (thresholds, alerting monitors, webhooks), defaults filled in."""
+    from flywheel.monitor.config import config_json, load_config
+
     store = _store(request)
     store.models.get(name)
     rec = store.monitor.get_config(name)
@@ -267,6 +275,8 @@ def get_monitors(request: Request, name: str) -> Response:
 @router.put("/models/{name}/monitors", dependencies=ADMIN)
 async def put_monitors(request: Request, name: str) -> Response:
     """Replace the monitor configuration; fields left out take their defaults."""
+    from flywheel.monitor.config import config_json, parse_config
+
     store = _store(request)
     store.models.get(name)
     body = await read_body(request, request.app.state.settings.max_body_bytes)
@@ -285,6 +295,9 @@ async def put_monitors(request: Request, name: str) -> Response:
 @router.get("/models/{name}/quality-rules", dependencies=READ)
 def get_quality_rules(request: Request, name: str, model_version: str | None = None) -> Response:
     """The data-quality rules in force (``source``: edited or inferred) and the inferred ones."""
+    from flywheel.monitor.config import quality_rules_for
+    from flywheel.monitor.reference import implicit_reference, load_reference
+
     store = _store(request)
     store.models.get(name)
     ref = load_reference(store, name, model_version) or implicit_reference(store, name)
@@ -302,6 +315,8 @@ def get_quality_rules(request: Request, name: str, model_version: str | None = N
 @router.put("/models/{name}/quality-rules", dependencies=ADMIN)
 async def put_quality_rules(request: Request, name: str) -> Response:
     """Replace the rules: ``{"rules": [...]}``; ``{"rules": null}`` goes back to the inferred ones."""
+    from flywheel.monitor.quality_rules import parse_rules
+
     store = _store(request)
     store.models.get(name)
     body = await read_body(request, request.app.state.settings.max_body_bytes)
@@ -358,6 +373,8 @@ def post_check(
     request: Request, name: str, until: str | None = None, bucket: str | None = None, job: bool = False
 ) -> Response:
     """Run the monitors over the latest window now (or, with ``job=true``, as a background job)."""
+    from flywheel.monitor.alerts import check
+
     store = _store(request)
     store.models.get(name)
     if job:
@@ -365,7 +382,7 @@ def post_check(
         return ORJSONResponse(
             store.jobs.submit("monitor-check", params, model=name).to_dict(), status_code=202
         )
-    res = alerts_mod.check(store, name, until=_time(until, "until"), bucket=bucket)
+    res = check(store, name, until=_time(until, "until"), bucket=bucket)
     return ORJSONResponse(res.to_dict())
 
 

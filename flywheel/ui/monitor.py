@@ -3,6 +3,7 @@
 
 Every page has its JSON twin (``.json`` or ``?format=json``) holding the data it renders; every
 figure links to the events behind it (the drill-down page, and from there the events explorer).
+The monitoring modules are imported on first use, so the server starts fast.
 """
 
 from __future__ import annotations
@@ -16,13 +17,6 @@ from fastapi import APIRouter, Request, Response
 from flywheel.errors import ValidationError
 from flywheel.ingest.read import parse_time_param
 from flywheel.monitor import figures
-from flywheel.monitor.config import quality_rules_for
-from flywheel.monitor.distribution import distribution
-from flywheel.monitor.drilldown import KINDS as DRILL_KINDS
-from flywheel.monitor.drilldown import events_behind, explore_link
-from flywheel.monitor.reference import implicit_reference, load_reference
-from flywheel.monitor.report import headline_metric
-from flywheel.monitor.service import BUCKETS, default_range, monitoring, public
 from flywheel.ui import pages
 
 router = APIRouter(include_in_schema=False)
@@ -41,6 +35,8 @@ def _store(request: Request) -> Any:
 
 
 def _filters(request: Request, model: str) -> dict[str, Any]:
+    from flywheel.monitor.service import BUCKETS, default_range
+
     q = request.query_params
     bucket = q.get("bucket") or "day"
     if bucket not in BUCKETS:
@@ -83,6 +79,8 @@ def drill(model: str, kind: str, start: str, end: str, **extra: Any) -> str:
 
 
 def _series(request: Request, model: str, f: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    from flywheel.monitor.service import monitoring, public
+
     return public(
         monitoring(
             _store(request),
@@ -115,6 +113,8 @@ def _base(request: Request, model: str, title: str, f: dict[str, Any], sub: str)
 
 
 def _links(model: str, w: dict[str, Any], metric: str) -> dict[str, str]:
+    from flywheel.monitor.drilldown import explore_link
+
     s, e = w["start"], w["end"]
     return {
         "events": explore_link(model, datetime.fromisoformat(s), datetime.fromisoformat(e)),
@@ -132,6 +132,8 @@ def _twin(request: Request, template: str, ctx: dict[str, Any]) -> Response:
 @router.get("/models/{model}/monitoring")
 @router.get("/models/{model}/monitoring.json")
 def health(request: Request, model: str) -> Response:
+    from flywheel.monitor.report import headline_metric
+
     f = _filters(request, model)
     ts = _series(request, model, f)
     metric = headline_metric(ts)
@@ -195,6 +197,10 @@ def drift(request: Request, model: str) -> Response:
 
 @router.get("/models/{model}/monitoring/features/{column}")
 def feature(request: Request, model: str, column: str) -> Response:
+    from flywheel.monitor.distribution import distribution
+    from flywheel.monitor.drilldown import explore_link
+    from flywheel.monitor.reference import implicit_reference, load_reference
+
     as_json = column.endswith(".json")
     column = column[: -len(".json")] if as_json else column
     f = _filters(request, model)
@@ -242,6 +248,8 @@ def feature(request: Request, model: str, column: str) -> Response:
 @router.get("/models/{model}/monitoring/performance")
 @router.get("/models/{model}/monitoring/performance.json")
 def performance(request: Request, model: str) -> Response:
+    from flywheel.monitor.report import headline_metric
+
     f = _filters(request, model)
     ts = _series(request, model, f, include_slices=True)
     metric = headline_metric(ts)
@@ -273,6 +281,9 @@ def performance(request: Request, model: str) -> Response:
 @router.get("/models/{model}/monitoring/quality")
 @router.get("/models/{model}/monitoring/quality.json")
 def quality(request: Request, model: str) -> Response:
+    from flywheel.monitor.config import quality_rules_for
+    from flywheel.monitor.reference import implicit_reference, load_reference
+
     f = _filters(request, model)
     store = _store(request)
     ts = _series(request, model, f)
@@ -306,6 +317,8 @@ def quality(request: Request, model: str) -> Response:
 @router.get("/models/{model}/alerts")
 @router.get("/models/{model}/alerts.json")
 def alerts_page(request: Request, model: str) -> Response:
+    from flywheel.monitor.drilldown import explore_link
+
     store = _store(request)
     store.models.get(model)
     status = request.query_params.get("status") or "all"
@@ -332,6 +345,9 @@ def alerts_page(request: Request, model: str) -> Response:
 @router.get("/models/{model}/monitoring/events")
 @router.get("/models/{model}/monitoring/events.json")
 def events(request: Request, model: str) -> Response:
+    from flywheel.monitor.drilldown import KINDS as DRILL_KINDS
+    from flywheel.monitor.drilldown import events_behind
+
     q = request.query_params
     ws = parse_time_param(q.get("window_start"), "window_start")
     we = parse_time_param(q.get("window_end"), "window_end")
