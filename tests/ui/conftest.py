@@ -133,19 +133,28 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture
-def page(browser: Any, seeded: Seeded) -> Iterator[Any]:
-    """A fresh browser page whose relative URLs go to the seeded server."""
+@pytest.fixture(scope="module")
+def browser_context(browser: Any, seeded: Seeded) -> Iterator[Any]:
+    """One context per module, so Plotly's bundle is fetched once and then cached."""
     context = browser.new_context(base_url=seeded.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)  # the CI machine may be busy
-    pg = context.new_page()
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser_context: Any) -> Iterator[Any]:
+    """A fresh browser page whose relative URLs go to the seeded server; fails on JS errors."""
+    pg = browser_context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
         yield pg
         assert errors == [], f"JavaScript errors on the page: {errors}"
     finally:
-        context.close()
+        pg.close()
 
 
 @pytest.fixture
