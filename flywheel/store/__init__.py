@@ -13,6 +13,7 @@ from flywheel.store.artifacts import ArtifactStore
 from flywheel.store.db import Database
 from flywheel.store.eventlog import EventLog
 from flywheel.store.jobs import JobStore
+from flywheel.store.label import LabellingStore
 from flywheel.store.meta import EventIndex, FeedbackStore, KeyStore, LabelStore, ModelStore
 from flywheel.store.monitor import MonitorStore
 from flywheel.store.registry import RegistryStore
@@ -31,6 +32,7 @@ class Store:
     jobs: JobStore
     monitor: MonitorStore
     registry: RegistryStore
+    labelling: LabellingStore
 
     def close(self) -> None:
         self.db.close()
@@ -62,6 +64,7 @@ def open_store(settings: Settings | None = None, *, migrate: bool = True) -> Sto
         jobs=JobStore(db),
         monitor=MonitorStore(db),
         registry=RegistryStore(db),
+        labelling=LabellingStore(db),
     )
 
 

@@ -5,6 +5,7 @@ imports that module here, and adds an Alembic revision on its own branch off ``0
 """
 
 import flywheel.store.tables_jobs  # noqa: F401
+import flywheel.store.tables_label  # noqa: F401
 import flywheel.store.tables_monitor  # noqa: F401
 import flywheel.store.tables_registry  # noqa: F401
 from flywheel.store.tables import metadata
