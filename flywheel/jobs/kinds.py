@@ -14,6 +14,8 @@ KINDS: dict[str, str] = {
     "monitor-rebuild": "flywheel.monitor.alerts:rebuild_job",
     "train": "flywheel.train.jobs:train_job",
     "evaluate": "flywheel.evaluate.jobs:evaluate_job",
+    "curate": "flywheel.curate.service:curate_job",
+    "label-errors": "flywheel.label.errors_job:label_errors_job",
 }
 
 

@@ -24,6 +24,7 @@ from flywheel.store.jobs import Job, JobStore
 log = logging.getLogger("flywheel.jobs")
 HEARTBEAT_S = 2.0
 STALE_AFTER = timedelta(seconds=30)
+SCHEDULE_TICK_S = 30.0
 
 
 class JobCancelled(Exception):
@@ -117,11 +118,15 @@ def run_worker(
     name = worker_name()
     done = 0
     last_reap = 0.0
+    last_tick = 0.0
     try:
         while True:
             if time.monotonic() - last_reap > 10:
                 jobs.reap(STALE_AFTER, alive=worker_alive)
                 last_reap = time.monotonic()
+            if time.monotonic() - last_tick > SCHEDULE_TICK_S:
+                tick_schedules(store)
+                last_tick = time.monotonic()
             job = jobs.claim(name, kinds=kinds)
             if job is None:
                 if once:
@@ -133,3 +138,14 @@ def run_worker(
             done += 1
     finally:
         store.close()
+
+
+def tick_schedules(store: Store) -> None:
+    """Submit the jobs of due schedules (curation: ``flywheel.curate.service.tick_schedules``)."""
+    from flywheel.curate.service import tick_schedules as tick_curation
+
+    try:
+        for job_id in tick_curation(store):
+            log.info("scheduled curation job %s submitted", job_id)
+    except Exception:  # a failed tick is retried at the next one; the worker carries on
+        log.warning("ticking the curation schedules failed", exc_info=True)

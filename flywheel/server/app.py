@@ -21,6 +21,7 @@ from flywheel.monitor.ingest_hook import install as install_profiling
 from flywheel.server import errors
 from flywheel.server.api import router as api_router
 from flywheel.server.api_jobs import router as jobs_router
+from flywheel.server.api_label import router as label_router
 from flywheel.server.api_monitor import router as monitor_router
 from flywheel.server.api_registry import router as registry_router
 from flywheel.server.auth import COOKIE, require
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(jobs_router)
     app.include_router(monitor_router)
     app.include_router(registry_router)
+    app.include_router(label_router)
     app.include_router(pages.router, dependencies=[Depends(require("read"))])
     app.include_router(monitor_pages.router, dependencies=[Depends(require("read"))])
     pages.mount_static(app)
