@@ -113,8 +113,7 @@ def _dup_label_id(items: list[dict[str, Any]]) -> Any:
 
 
 def _not_an_object(items: list[dict[str, Any]]) -> Any:
-    items[1] = "not an event"
-    return items
+    return [items[0], "not an event", items[2]]
 
 
 def P(*pairs: tuple[int, str]) -> frozenset[tuple[int, str]]:

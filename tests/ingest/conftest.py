@@ -9,7 +9,15 @@ import pytest
 from flywheel.ingest.service import IngestService
 from flywheel.store import open_store
 from tests.ingest.cases import SPEC, good_events
-from tests.store.helpers import backend_params, shared_settings
+from tests.store.helpers import (
+    backend_params,
+    backend_settings,
+    pg_shared_url,
+    shared_settings,
+    sqlite_template,
+)
+
+__all__ = ["backend_settings", "pg_shared_url", "sqlite_template"]
 
 
 @pytest.fixture(scope="module", params=backend_params())

@@ -58,7 +58,7 @@ def test_compaction_skips_partitions_with_too_few_files(tmp_path: Path) -> None:
 def test_compaction_under_concurrent_ingest_and_reads_loses_and_duplicates_nothing(store: Store) -> None:
     svc = IngestService(store)
     svc.register_model(SPEC)
-    writers, batches, size = 3, 30, 8
+    writers, batches, size = 3, 20, 8
     errors: list[BaseException] = []
     done = threading.Event()
     seen_counts: list[int] = []
@@ -67,7 +67,7 @@ def test_compaction_under_concurrent_ingest_and_reads_loses_and_duplicates_nothi
     def ingest(w: int) -> None:
         try:
             for b in range(batches):
-                items = make_events(size, prefix=f"w{w}-b{b}-", start=T0 + timedelta(hours=b % 30))
+                items = make_events(size, prefix=f"w{w}-b{b}-", start=T0 + timedelta(hours=b % 20 * 2))
                 assert svc.ingest_events("churn", items) == {"accepted": size, "duplicates": 0}
                 if b % 10 == 3:  # a client retry of the batch just acknowledged
                     assert svc.ingest_events("churn", items) == {"accepted": 0, "duplicates": size}
@@ -109,6 +109,6 @@ def test_compaction_under_concurrent_ingest_and_reads_loses_and_duplicates_nothi
     assert stored_ids(store) == Counter(dict.fromkeys(expected, 1))
     store.events.compact("churn")
     files = store.events.files("churn")
-    assert len(files) <= 30 < writers * batches
+    assert len(files) == 2, "one file per date partition after a quiet compaction"
     assert _raw_rows(files) == Counter(dict.fromkeys(expected, 1))
     assert store.event_index.count("churn") == len(expected)
