@@ -28,7 +28,9 @@ class ArtifactStore:
         """Store ``data`` once; return its digest. Storing the same bytes again is a no-op."""
         digest = hashlib.sha256(data).hexdigest()
         final = self.path(digest)
-        if final.exists():
+        # An existing file is trusted only if it still holds these bytes: putting them again
+        # repairs an artifact that was corrupted on disk.
+        if final.exists() and hashlib.sha256(final.read_bytes()).hexdigest() == digest:
             return digest
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".tmp-{secrets.token_hex(6)}"
