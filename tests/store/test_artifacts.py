@@ -62,3 +62,13 @@ def test_a_corrupted_artifact_is_detected_on_read(tmp_path: Path) -> None:
     path.write_bytes(b"precious modeL")
     with pytest.raises(NotFound, match="corrupt"):
         arts.get(digest)
+
+
+def test_putting_the_bytes_again_repairs_a_corrupted_artifact(tmp_path: Path) -> None:
+    arts = ArtifactStore(tmp_path / "a")
+    digest = arts.put(b"precious model")
+    (path,) = _files(tmp_path / "a")
+    path.write_bytes(b"bit rot")
+    assert arts.put(b"precious model") == digest
+    assert arts.get(digest) == b"precious model"
+    assert _files(tmp_path / "a") == [path]
