@@ -182,7 +182,11 @@ class NumericProfile:
         return float(self._sketch.get_quantile(min(1.0, max(0.0, float(q))), True))
 
     def quantiles(self, qs: Iterable[float]) -> np.ndarray:
-        return np.array([self.quantile(q) for q in qs], dtype=np.float64)
+        """``quantile(q)`` for each ``q``, in one call into the sketch."""
+        ranks = np.clip(np.asarray(list(qs), dtype=np.float64), 0.0, 1.0)
+        if not self.finite:
+            return np.full(ranks.shape, math.nan)
+        return np.asarray(self._sketch.get_quantiles(ranks.tolist(), True), dtype=np.float64)
 
     def cdf(self, points: Any) -> np.ndarray:
         """``P(X <= p)`` for each point, estimated from the sketch (NaN when empty)."""

@@ -100,9 +100,20 @@ def compare_categorical(reference: Any, current: Any) -> CategoricalComparison:
 
 
 def compare_categorical_profiles(reference: Any, current: Any) -> CategoricalComparison:
-    """Align two ``CategoricalProfile``s' frequent items (estimates, with their error bounds)."""
+    """Align two ``CategoricalProfile``s' frequent items (estimates, with their error bounds).
+
+    A category itemised on one side only is kept when the other side's sketch is exact (its count
+    there really is 0: a new or vanished category); otherwise its count on the other side is
+    unknown, so it joins the "other" bucket on both sides. Merging the same categories on both
+    sides can only lower L-infinity and Jensen–Shannon, so sketch truncation never invents drift.
+    """
     ref = {k: float(v) for k, v in reference.frequencies().items()}
     cur = {k: float(v) for k, v in current.frequencies().items()}
+    err_ref, err_cur = reference.count_error(), current.count_error()
+    if err_ref:
+        cur = {k: v for k, v in cur.items() if k in ref}
+    if err_cur:
+        ref = {k: v for k, v in ref.items() if k in cur}
     labels, r, c = _align(ref, cur)
     out = CategoricalComparison(
         labels,
@@ -110,8 +121,8 @@ def compare_categorical_profiles(reference: Any, current: Any) -> CategoricalCom
         c,
         reference.non_null,
         current.non_null,
-        error_reference=reference.count_error(),
-        error_current=current.count_error(),
+        error_reference=err_ref,
+        error_current=err_cur,
     )
     out.dropped_reference, out.dropped_current = reference.nulls, current.nulls
     return out

@@ -7,7 +7,9 @@ finite. Bins are right-closed: ``(q_{j-1}, q_j]``, the first open to the left, t
 
 The usual reading: below 0.1 stable, 0.1–0.25 moderate shift, above 0.25 large shift; the
 default threshold is 0.1. PSI sees changes of shape that move little mass far (a variance change,
-a new mode) while Wasserstein sees mass moved far.
+a new mode) while Wasserstein sees mass moved far. From profiles every bin share is within the
+sketches' rank error (about 1.3% each at ``k=200``), so PSI is approximate there (typically within
+0.01 of the exact value).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
