@@ -214,7 +214,7 @@ def list_events(
     return ORJSONResponse(page)
 
 
-@router.get("/models/{name}/events/{event_id}", dependencies=[Depends(require("read"))])
+@router.get("/models/{name}/events/{event_id:path}", dependencies=[Depends(require("read"))])
 def get_event(request: Request, name: str, event_id: str) -> Response:
     """One event with its labels and feedback."""
     return ORJSONResponse(event_detail(request.app.state.store, name, event_id))
