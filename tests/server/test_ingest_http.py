@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -271,3 +272,13 @@ def test_an_invalid_spec_is_422_naming_the_field(api: Api, spec: dict[str, Any],
     assert err["code"] == "invalid_request"
     assert field in err["message"] or any(field in d["field"] or field in d["reason"] for d in err["details"])
     assert snapshot(api.store) == before
+
+
+@pytest.mark.parametrize("event_id", ["it's ünïcode", "a/b/c", "with space", "x?y#z"])
+def test_any_accepted_event_id_can_be_fetched_back(api: Api, event_id: str) -> None:
+    items = good_events(1, prefix="odd")
+    items[0]["event_id"] = event_id
+    assert api.client.post("/v1/models/churn/events", json={"events": items}).status_code == 200
+    r = api.client.get(f"/v1/models/churn/events/{quote(event_id, safe='')}")
+    assert r.status_code == 200, r.text
+    assert r.json()["event"]["event_id"] == event_id
