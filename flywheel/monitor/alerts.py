@@ -59,7 +59,9 @@ def _metric_values(d: dict[str, Any]) -> dict[str, MetricValue]:
     return {k: MetricValue(**v) for k, v in d.items()}
 
 
-def _sample_ids(store: Any, model: str, monitor: str, start: datetime, end: datetime) -> list[str]:
+def _sample_ids(
+    store: Any, model: str, monitor: str, start: datetime, end: datetime, reference: Any, table: Any
+) -> list[str]:
     """Event ids behind an alert's monitor key (``kind:name[@slice]``)."""
     key = monitor.split("@", 1)[0]
     kind, _, name = key.partition(":")
@@ -75,7 +77,16 @@ def _sample_ids(store: Any, model: str, monitor: str, start: datetime, end: date
     else:
         return []
     try:
-        found = events_behind(store, model, window_start=start, window_end=end, limit=SAMPLE_IDS, **args)
+        found = events_behind(
+            store,
+            model,
+            window_start=start,
+            window_end=end,
+            limit=SAMPLE_IDS,
+            reference=reference,
+            table=table,
+            **args,
+        )
     except ValidationError:
         return []
     return list(found["event_ids"])
@@ -140,12 +151,18 @@ def check(
     to_open, to_close = reconcile(as_policy, decision)
     firing = {a.monitor for a in decision.alerts}
     closing = {a.monitor for a in to_close}
+    table = (
+        store.events.query(model, since=since, until=until, order_by="timestamp, event_id")
+        if to_open
+        else None
+    )
+    ref = res.get("_reference")
     docs = [
         {
             **a.model_dump(),
             "window_start": since,
             "window_end": until,
-            "sample_event_ids": _sample_ids(store, model, a.monitor, since, until),
+            "sample_event_ids": _sample_ids(store, model, a.monitor, since, until, ref, table),
         }
         for a in to_open
     ]

@@ -98,6 +98,7 @@ def events_behind(
     limit: int = 50,
     model_version: str | None = None,
     reference: Reference | None = None,
+    table: pa.Table | None = None,
 ) -> dict[str, Any]:
     """The events of ``[window_start, window_end)`` behind a figure of ``kind`` (see above)."""
     if kind not in KINDS:
@@ -109,9 +110,10 @@ def events_behind(
     where = []
     if model_version:
         where.append("model_version = '" + model_version.replace("'", "''") + "'")
-    table = store.events.query(
-        model, since=window_start, until=window_end, where=where, order_by="timestamp, event_id"
-    )
+    if table is None:  # callers that drill into one window many times pass its events
+        table = store.events.query(
+            model, since=window_start, until=window_end, where=where, order_by="timestamp, event_id"
+        )
     ids = table.column("event_id").to_pylist() if table.num_rows else []
     order: np.ndarray = np.arange(len(ids))
     kinds = profile_kinds(spec)

@@ -395,6 +395,7 @@ def monitoring(
         "slices": _slices(spec, raw, ref) if include_slices and slice is None else {},
     }
     out["_results"] = results
+    out["_reference"] = ref
     return out
 
 

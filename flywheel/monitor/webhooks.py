@@ -80,7 +80,25 @@ def deliver(
     backoff_s: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Send one alert event to every webhook that wants it; returns one outcome per webhook."""
-    outcomes = []
+    outcomes: list[dict[str, Any]] = []
+    client = httpx.Client()
+    try:
+        return _deliver_all(store, alert, event, webhooks, client, public_url, sleep, backoff_s, outcomes)
+    finally:
+        client.close()
+
+
+def _deliver_all(
+    store: Any,
+    alert: Any,
+    event: str,
+    webhooks: list[Webhook],
+    client: httpx.Client,
+    public_url: str | None,
+    sleep: Callable[[float], None],
+    backoff_s: float,
+    outcomes: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     for hook in webhooks:
         if event == "closed" and not hook.on_close:
             continue
@@ -92,7 +110,7 @@ def deliver(
         for attempt in range(1, hook.retries + 2):
             status, error = None, None
             try:
-                resp = httpx.post(url, json=body, timeout=hook.timeout_s)
+                resp = client.post(url, json=body, timeout=hook.timeout_s)
                 status = resp.status_code
                 ok = 200 <= status < 300
                 if not ok:
