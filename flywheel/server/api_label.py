@@ -181,11 +181,22 @@ def requeue(request: Request, model: str, event_id: str) -> Response:
 
 # -- annotations ---------------------------------------------------------------------------------
 @router.post("/models/{model}/annotations", dependencies=LABEL)
-def annotate(request: Request, model: str, body: dict[str, Any] = Body(...)) -> Response:
+def annotate(
+    request: Request,
+    model: str,
+    body: dict[str, Any] = Body(...),
+    next: bool = Query(False, description="Also assign and return the annotator's next item."),
+    run_id: str | None = Query(None, description="With next: the run the next item comes from."),
+) -> Response:
     """An annotator's answer for a queued event: ``{event_id, annotator, label | skip: true,
     time_spent_s, submission_id}``. Stored as a label with ``source="annotator"``; a retried
-    request with the same ``submission_id`` is stored once (``created: false``)."""
-    return ORJSONResponse(_svc(request).annotate(model, body))
+    request with the same ``submission_id`` is stored once (``created: false``). With
+    ``next=true`` the answer also carries the annotator's next item (one round trip per item)."""
+    svc = _svc(request)
+    res = svc.annotate(model, body)
+    if next:
+        res["next"] = svc.next(model, str(body["annotator"]), run_id or None)
+    return ORJSONResponse(res)
 
 
 @router.post("/models/{model}/annotations/undo", dependencies=LABEL)
