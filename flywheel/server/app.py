@@ -29,6 +29,7 @@ from flywheel.server.metrics import LatencyMiddleware, Metrics
 from flywheel.settings import Settings, is_loopback
 from flywheel.store import Store, open_store
 from flywheel.ui import monitor as monitor_pages
+from flywheel.ui import label as label_pages
 from flywheel.ui import pages
 from flywheel.ui import registry as registry_pages
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(registry_router)
     app.include_router(label_router)
     app.include_router(pages.router, dependencies=[Depends(require("read"))])
+    app.include_router(label_pages.router, dependencies=[Depends(require("read"))])
     app.include_router(monitor_pages.router, dependencies=[Depends(require("read"))])
     app.include_router(registry_pages.router, dependencies=[Depends(require("read"))])
     pages.mount_static(app)
