@@ -226,6 +226,10 @@ def category_counts(values: Any) -> tuple[dict[str, int], int]:
         return out, int(nan.sum())
     import pyarrow as pa
 
+    if arr is not None and arr.dtype.kind in "US":  # fixed-width strings: NumPy counts them fastest
+        labels, counts = np.unique(arr.ravel(), return_counts=True)
+        _add_counts(out, labels.tolist(), counts)
+        return out, 0
     seq = list(values) if arr is None else arr.ravel().tolist()
     try:
         parr = pa.array(seq)

@@ -18,10 +18,13 @@ from flywheel.monitor.drift.compute import (
 )
 from flywheel.monitor.drift.correction import adjust_pvalues
 from flywheel.monitor.drift.counts import CategoricalComparison, compare_categorical
+from flywheel.monitor.drift.domain_classifier import DomainClassifierResult, domain_classifier_drift
 from flywheel.monitor.drift.ecdf import NumericComparison, compare_numeric
 from flywheel.monitor.drift.jensen_shannon import JensenShannon
 from flywheel.monitor.drift.ks import KolmogorovSmirnov
+from flywheel.monitor.drift.learned import LearnedThresholds, learn_thresholds
 from flywheel.monitor.drift.linf import LInfinity
+from flywheel.monitor.drift.pca_reconstruction import PCAReconstructionDrift, PCAReconstructionResult
 from flywheel.monitor.drift.projection import fit_projection
 from flywheel.monitor.drift.psi import PSI
 from flywheel.monitor.drift.registry import default_metrics, get_metric, register, registered_metrics
@@ -29,6 +32,10 @@ from flywheel.monitor.drift.wasserstein import Wasserstein
 
 __all__ = [
     "PSI",
+    "DomainClassifierResult",
+    "LearnedThresholds",
+    "PCAReconstructionDrift",
+    "PCAReconstructionResult",
     "CategoricalComparison",
     "ChiSquare",
     "ColumnDrift",
@@ -49,6 +56,8 @@ __all__ = [
     "compute_drift_from_profiles",
     "default_metrics",
     "default_thresholds",
+    "domain_classifier_drift",
+    "learn_thresholds",
     "fit_projection",
     "get_metric",
     "register",
