@@ -5,7 +5,8 @@
 
 - ``drift`` (with ``column``): for a numeric column, the events whose value lies outside the
   reference's central 90% (most extreme first); for a categorical one, the events in the
-  categories whose share grew the most (new categories first);
+  categories whose share grew the most (new categories first; up to three, each growing at
+  least half as much as the top one);
 - ``quality`` (with ``rule``, or ``column`` holding a rule id): the rows that break the rule;
 - ``performance``: labelled events the model got wrong (largest error first for regression);
 - ``estimated``: the events CBPE thinks most likely wrong (lowest calibrated confidence);
@@ -79,7 +80,10 @@ def _drift_order(ref: Reference | None, col: str, kind: str, table: pa.Table) ->
             v: c / n - ref_freq.get(v, 0) / ref_n + (1.0 if v not in ref_freq else 0.0)
             for v, c in cur.items()
         }
-        grown = [v for v in sorted(growth, key=lambda v: -growth[v]) if growth[v] > 0][:3]
+        ranked = sorted(growth, key=lambda v: -growth[v])
+        top = growth[ranked[0]] if ranked else 0.0
+        # The categories that explain the shift: those that grew at least half as much as the most.
+        grown = [v for v in ranked if growth[v] > 0 and growth[v] >= 0.5 * top][:3]
         rank = {v: i for i, v in enumerate(grown)}
         idx = np.array([i for i, v in enumerate(labels) if v in rank], dtype=np.int64)
         return idx[np.argsort([rank[str(labels[i])] for i in idx], kind="stable")] if len(idx) else idx

@@ -14,7 +14,12 @@ from typing import Any
 
 MEASURED = "#1f77b4"
 ESTIMATED = "#ff7f0e"
-LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "height": 300, "hovermode": "x unified"}
+LAYOUT = {
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+    "height": 320,
+    "hovermode": "x unified",
+    "legend": {"orientation": "h", "y": -0.18},
+}
 
 
 def _x(ts: dict[str, Any]) -> list[str]:
@@ -198,13 +203,13 @@ def column_drift_chart(ts: dict[str, Any], name: str) -> dict[str, Any]:
 def distribution_chart(dist: dict[str, Any]) -> dict[str, Any]:
     """Reference against current shares, per bin or category."""
     if dist.get("kind") == "categorical":
-        x = dist.get("categories", [])
+        x: list[Any] = dist.get("categories", [])
     else:
-        edges = dist.get("edges", [])
-        x = [
-            f"{'-∞' if a is None else f'{a:.4g}'} – {'∞' if b is None else f'{b:.4g}'}"
-            for a, b in zip(edges[:-1], edges[1:], strict=False)
-        ]
+        # Bin centres; the two open tails sit one bin width outside the grid.
+        inner = [e for e in dist.get("edges", []) if e is not None]
+        w = (inner[1] - inner[0]) if len(inner) > 1 else 1.0
+        x = [inner[0] - w / 2] + [(a + b) / 2 for a, b in zip(inner[:-1], inner[1:], strict=False)]
+        x = x + [inner[-1] + w / 2] if inner else []
     data = []
     for name, color in (("reference", "#7f7f7f"), ("current", MEASURED)):
         if dist.get(name):

@@ -324,7 +324,7 @@ def monitoring(
             n_rows = prof["prediction"].count if "prediction" in prof else 0
             hours_w = [n for h, n in hourly.items() if w0 <= h < w1]
             if ref_profile is not None and n_rows:
-                both = {c: ref_profile[c].kind for c in prof if c in ref_profile and c in kinds}
+                both = {c: ref_profile[c].kind for c in kinds if c in prof and c in ref_profile}
                 for group, target, res in (
                     ({c: k for c, k in both.items() if not is_output(c)}, feat_entries, feat_res),
                     ({c: k for c, k in both.items() if is_output(c)}, out_entries, out_res),
