@@ -133,52 +133,70 @@ class LabellingService:
             "view": present(spec, event, ranges),
         }
 
-    def task(self, model: str) -> dict[str, Any]:
+    def task(self, model: str, spec: ModelSpec | None = None) -> dict[str, Any]:
         """What annotators answer for ``model``: the task and its classes (in key order)."""
-        spec = self._spec(model)
+        spec = spec or self._spec(model)
         return {"task": spec.task.value, "class_names": spec.class_names or []}
+
+    def _next_payload(
+        self, model: str, spec: ModelSpec, item: QueueItem | None, annotator: str, run_id: str | None
+    ) -> dict[str, Any]:
+        return {
+            "item": None if item is None else self.view(spec, item),
+            "progress": self.store.labelling.progress(model, annotator, run_id),
+            **self.task(model, spec),
+        }
 
     def next(self, model: str, annotator: str, run_id: str | None = None) -> dict[str, Any]:
         """Assign and return the next item for ``annotator``, with their progress."""
         spec = self._spec(model)
         item = self.store.labelling.next_item(model, annotator, run_id)
-        return {
-            "item": None if item is None else self.view(spec, item),
-            "progress": self.store.labelling.progress(model, annotator, run_id),
-            **self.task(model),
-        }
+        return self._next_payload(model, spec, item, annotator, run_id)
 
     # -- answers ------------------------------------------------------------------------------
-    def annotate(self, model: str, doc: Any) -> dict[str, Any]:
-        """Store a label or a skip; returns the item's new state and whether anything was new."""
+    def annotate(
+        self, model: str, doc: Any, *, then_next: bool = False, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Store a label or a skip; return the item's new state and whether anything was new.
+
+        With ``then_next`` the answer also carries the annotator's next item (``next``), assigned
+        in the same transaction.
+        """
         req: AnnotationRequest = parse(AnnotationRequest, doc)
         spec = self._spec(model)
+        label_id = None
         if req.skip:
             if req.label is not None:
                 raise ValidationError(
                     "Send either a label or skip=true, not both.",
                     details=[{"field": "skip", "reason": "with a label"}],
                 )
-            item = self.store.labelling.skip(model, req.event_id, req.annotator, req.time_spent_s)
-            return {"item": item.to_dict(), "created": True, "label_id": None}
-        if req.label is None:
-            raise ValidationError(
-                "The 'label' field is required (or send skip=true).",
-                details=[{"field": "label", "reason": "is required"}],
+            answer = self.store.labelling.skip(
+                model, req.event_id, req.annotator, req.time_spent_s, then_next=then_next, run_id=run_id
             )
-        row = label_row(
-            spec,
-            req.event_id,
-            req.label,
-            source="annotator",
-            author=req.annotator,
-            time_spent_s=req.time_spent_s,
-            label_id=f"ann-{req.submission_id}" if req.submission_id else None,
-        )
-        item, created = self.store.labelling.annotate(
-            model, req.event_id, req.annotator, row, req.time_spent_s
-        )
-        return {"item": item.to_dict(), "created": created, "label_id": row["label_id"]}
+        else:
+            if req.label is None:
+                raise ValidationError(
+                    "The 'label' field is required (or send skip=true).",
+                    details=[{"field": "label", "reason": "is required"}],
+                )
+            row = label_row(
+                spec,
+                req.event_id,
+                req.label,
+                source="annotator",
+                author=req.annotator,
+                time_spent_s=req.time_spent_s,
+                label_id=f"ann-{req.submission_id}" if req.submission_id else None,
+            )
+            label_id = row["label_id"]
+            answer = self.store.labelling.annotate(
+                model, req.event_id, req.annotator, row, req.time_spent_s, then_next=then_next, run_id=run_id
+            )
+        out: dict[str, Any] = {"item": answer.item.to_dict(), "created": answer.created, "label_id": label_id}
+        if then_next:
+            out["next"] = self._next_payload(model, spec, answer.next, req.annotator, run_id)
+        return out
 
     def undo(self, model: str, annotator: str, run_id: str | None = None) -> dict[str, Any]:
         """Take back ``annotator``'s latest answer; the item comes back with what they had said."""

@@ -192,11 +192,7 @@ def annotate(
     time_spent_s, submission_id}``. Stored as a label with ``source="annotator"``; a retried
     request with the same ``submission_id`` is stored once (``created: false``). With
     ``next=true`` the answer also carries the annotator's next item (one round trip per item)."""
-    svc = _svc(request)
-    res = svc.annotate(model, body)
-    if next:
-        res["next"] = svc.next(model, str(body["annotator"]), run_id or None)
-    return ORJSONResponse(res)
+    return ORJSONResponse(_svc(request).annotate(model, body, then_next=next, run_id=run_id or None))
 
 
 @router.post("/models/{model}/annotations/undo", dependencies=LABEL)

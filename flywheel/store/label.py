@@ -101,6 +101,15 @@ class QueueItem:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What an annotation or a skip did: the item now, whether it was new, the next item if asked."""
+
+    item: QueueItem
+    created: bool
+    next: QueueItem | None
+
+
+@dataclass(frozen=True)
 class Assignment:
     event_id: str
     annotator: str
@@ -455,112 +464,126 @@ class LabellingStore:
         Items whose event got a label from elsewhere (an outcome, an import) meanwhile are
         marked labelled on the way and not handed out.
         """
-
-        def fn(conn: Connection) -> str | None:
-            now = utcnow()
-            own = (
-                select(a.c.event_id)
-                .join(q, _same_item())
-                .where(
-                    a.c.model == model,
-                    a.c.annotator == annotator,
-                    a.c.status == "assigned",
-                    q.c.status.in_(OPEN),
-                )
-                .order_by(a.c.assigned_at.desc(), a.c.event_id)
-                .limit(1)
-            )
-            if run_id:
-                own = own.where(q.c.run_id == run_id)
-            held = conn.execute(own).scalar()
-            if held is not None:
-                return str(held)
-            while True:
-                stmt = (
-                    self._available(model, annotator, run_id, now)
-                    .order_by(q.c.created_at, q.c.rank, q.c.event_id)
-                    .limit(32)
-                )
-                if not self.db.is_sqlite:
-                    stmt = stmt.with_for_update(of=q, skip_locked=True)
-                ids = [x[0] for x in conn.execute(stmt).all()]
-                if not ids:
-                    return None
-                done_elsewhere = Database.existing(
-                    conn,
-                    t.labels.c.event_id,
-                    ids,
-                    t.labels.c.model == model,
-                    t.labels.c.source.in_(("outcome", "import")),
-                )
-                for eid in ids:
-                    if eid in done_elsewhere:
-                        conn.execute(
-                            update(q)
-                            .where(q.c.model == model, q.c.event_id == eid, q.c.n_labels == 0)
-                            .values(status="labelled", updated_at=now)
-                        )
-                        continue
-                    conn.execute(
-                        a.insert().values(
-                            model=model, event_id=eid, annotator=annotator, status="assigned", assigned_at=now
-                        )
-                    )
-                    self._refresh(conn, model, eid, now)
-                    return str(eid)
-
-        eid = self.db.write(fn)
+        eid = self.db.write(lambda conn: self._next_in(conn, model, annotator, run_id, utcnow()))
         return None if eid is None else self.item(model, eid)
 
+    def _next_in(
+        self, conn: Connection, model: str, annotator: str, run_id: str | None, now: datetime
+    ) -> str | None:
+        own = (
+            select(a.c.event_id)
+            .join(q, _same_item())
+            .where(
+                a.c.model == model, a.c.annotator == annotator, a.c.status == "assigned", q.c.status.in_(OPEN)
+            )
+            .order_by(a.c.assigned_at.desc(), a.c.event_id)
+            .limit(1)
+        )
+        if run_id:
+            own = own.where(q.c.run_id == run_id)
+        held = conn.execute(own).scalar()
+        if held is not None:
+            return str(held)
+        while True:
+            stmt = self._available(model, annotator, run_id, now).order_by(
+                q.c.created_at, q.c.rank, q.c.event_id
+            )
+            stmt = stmt.limit(32)
+            if not self.db.is_sqlite:
+                stmt = stmt.with_for_update(of=q, skip_locked=True)
+            ids = [x[0] for x in conn.execute(stmt).all()]
+            if not ids:
+                return None
+            done_elsewhere = _labelled_elsewhere(conn, model, ids)
+            for eid in ids:
+                if eid in done_elsewhere:
+                    self._refresh(conn, model, eid, now)  # marks it labelled
+                    continue
+                conn.execute(
+                    a.insert().values(
+                        model=model, event_id=eid, annotator=annotator, status="assigned", assigned_at=now
+                    )
+                )
+                self._refresh(conn, model, eid, now)
+                return str(eid)
+
     def annotate(
-        self, model: str, event_id: str, annotator: str, label_row: dict[str, Any], time_spent_s: float | None
-    ) -> tuple[QueueItem, bool]:
-        """Store ``annotator``'s label for a queued item; return the item and whether it was new.
+        self,
+        model: str,
+        event_id: str,
+        annotator: str,
+        label_row: dict[str, Any],
+        time_spent_s: float | None,
+        *,
+        then_next: bool = False,
+        run_id: str | None = None,
+    ) -> Answer:
+        """Store ``annotator``'s label for a queued item.
 
         ``label_row`` is a validated row of the ``labels`` table. Sending the same ``label_id``
-        again is a no-op (a retried request); a second, different label from the same
-        annotator is refused (undo first).
+        again is a no-op (a retried request, ``created`` false); a second, different label from
+        the same annotator is refused (undo first). With ``then_next`` the annotator's next item
+        is assigned in the same transaction (one commit per answer).
         """
 
-        def fn(conn: Connection) -> bool:
+        def fn(conn: Connection) -> tuple[bool, str | None]:
             now = utcnow()
             existing = conn.execute(
                 select(t.labels.c.label_id).where(
                     t.labels.c.model == model, t.labels.c.label_id == label_row["label_id"]
                 )
             ).first()
-            if existing is not None:
-                return False
-            self._open_assignment(conn, model, event_id, annotator, now)
-            conn.execute(t.labels.insert().values(**label_row, model=model))
-            conn.execute(
-                update(a)
-                .where(a.c.model == model, a.c.event_id == event_id, a.c.annotator == annotator)
-                .values(
-                    status="labelled", done_at=now, label_id=label_row["label_id"], time_spent_s=time_spent_s
+            created = existing is None
+            if created:
+                self._open_assignment(conn, model, event_id, annotator, now)
+                conn.execute(t.labels.insert().values(**label_row, model=model))
+                self._close_assignment(
+                    conn, model, event_id, annotator, now, "labelled", time_spent_s, label_row["label_id"]
                 )
-            )
-            self._refresh(conn, model, event_id, now)
-            return True
+            nxt = self._next_in(conn, model, annotator, run_id, now) if then_next else None
+            return created, nxt
 
-        created = self.db.write(fn)
-        return self.item(model, event_id), created
+        created, nxt = self.db.write(fn)
+        return Answer(self.item(model, event_id), created, None if nxt is None else self.item(model, nxt))
 
-    def skip(self, model: str, event_id: str, annotator: str, time_spent_s: float | None) -> QueueItem:
+    def skip(
+        self,
+        model: str,
+        event_id: str,
+        annotator: str,
+        time_spent_s: float | None,
+        *,
+        then_next: bool = False,
+        run_id: str | None = None,
+    ) -> Answer:
         """``annotator`` declines the item; it is never handed to them again (unless undone)."""
 
-        def fn(conn: Connection) -> None:
+        def fn(conn: Connection) -> str | None:
             now = utcnow()
             self._open_assignment(conn, model, event_id, annotator, now)
-            conn.execute(
-                update(a)
-                .where(a.c.model == model, a.c.event_id == event_id, a.c.annotator == annotator)
-                .values(status="skipped", done_at=now, time_spent_s=time_spent_s)
-            )
-            self._refresh(conn, model, event_id, now)
+            self._close_assignment(conn, model, event_id, annotator, now, "skipped", time_spent_s, None)
+            return self._next_in(conn, model, annotator, run_id, now) if then_next else None
 
-        self.db.write(fn)
-        return self.item(model, event_id)
+        nxt = self.db.write(fn)
+        return Answer(self.item(model, event_id), True, None if nxt is None else self.item(model, nxt))
+
+    def _close_assignment(
+        self,
+        conn: Connection,
+        model: str,
+        event_id: str,
+        annotator: str,
+        now: datetime,
+        status: str,
+        time_spent_s: float | None,
+        label_id: str | None,
+    ) -> None:
+        conn.execute(
+            update(a)
+            .where(a.c.model == model, a.c.event_id == event_id, a.c.annotator == annotator)
+            .values(status=status, done_at=now, label_id=label_id, time_spent_s=time_spent_s)
+        )
+        self._refresh(conn, model, event_id, now)
 
     def undo(self, model: str, annotator: str, run_id: str | None = None) -> tuple[QueueItem, Any] | None:
         """Take back ``annotator``'s latest label or skip; the item is theirs again.
@@ -685,7 +708,7 @@ class LabellingStore:
         values = [x.value for x in rows if x.status == "labelled"]
         skips = sum(1 for x in rows if x.status == "skipped")
         held = [x for x in rows if x.status == "assigned" and x.assigned_at >= now - self.assignment_ttl]
-        if _adjudicated(conn, model, event_id):
+        if _adjudicated(conn, model, event_id) or _labelled_elsewhere(conn, model, [event_id]):
             status = "labelled"
         elif len(values) >= k:
             status = "labelled" if len(set(values)) == 1 else "adjudicating"
@@ -895,6 +918,17 @@ class _WithEvent:
 
 def _same_item() -> Any:
     return and_(q.c.model == a.c.model, q.c.event_id == a.c.event_id)
+
+
+def _labelled_elsewhere(conn: Connection, model: str, event_ids: Sequence[str]) -> set[str]:
+    """Which events have a label from outside the queue (an outcome or an import)."""
+    return Database.existing(
+        conn,
+        t.labels.c.event_id,
+        event_ids,
+        t.labels.c.model == model,
+        t.labels.c.source.in_(("outcome", "import")),
+    )
 
 
 def _adjudicated(conn: Connection, model: str, event_id: str) -> bool:
