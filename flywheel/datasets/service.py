@@ -98,16 +98,24 @@ class DatasetService:
 
     # -- reading the inputs ---------------------------------------------------------------
     def events(self, model: str, spec: ModelSpec, as_of: datetime | None) -> pa.Table:
-        """The model's events that had arrived by ``as_of``: metadata and ``in.<feature>`` columns."""
+        """The model's events that had arrived by ``as_of``: metadata and ``in.<feature>`` columns.
+
+        A feature no stored event has (the spec gained it later) comes back as nulls.
+        """
+        import duckdb
+
         schema = event_schema(spec)
-        present = set(self.store.events.query(model, limit=0).column_names)
-        wanted = [c for c in EVENT_COLUMNS] + [f"in.{f.name}" for f in spec.features]
-        cols = [c for c in wanted if c in present]
+        wanted = list(EVENT_COLUMNS) + [f"in.{f.name}" for f in spec.features]
         where = [] if as_of is None else [f"ingested_at <= {_ts_literal(as_of)}"]
-        if {"event_id", "timestamp", "ingested_at"} <= present:
-            table = self.store.events.query(model, where=where, select=", ".join(f'"{c}"' for c in cols))
-        else:  # no events yet
-            table = pa.table({})
+
+        def read(cols: list[str]) -> pa.Table:
+            return self.store.events.query(model, where=where, select=", ".join(f'"{c}"' for c in cols))
+
+        try:
+            table = read(wanted)
+        except duckdb.BinderException:  # some column is in no file: read those that exist
+            present = set(self.store.events.query(model, limit=0).column_names)
+            table = read([c for c in wanted if c in present]) if "event_id" in present else pa.table({})
         n = table.num_rows
         arrays = [
             table.column(c) if c in table.column_names else pa.nulls(n, schema.field(c).type) for c in wanted

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import builtins
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, String, func, select, type_coerce
 
 from flywheel.errors import Conflict, NotFound
 from flywheel.store import tables as t
@@ -29,6 +30,19 @@ def _iso(v: datetime | None) -> str | None:
 
 def _plain(obj: Any) -> dict[str, Any]:
     return {k: _iso(v) if isinstance(v, datetime) else v for k, v in asdict(obj).items()}
+
+
+def _raw(col: Any) -> Any:
+    """A stored UTC time column read as the driver gives it (no per-row conversion; see _utc_column)."""
+    return type_coerce(col, String).label(col.name)
+
+
+def _utc_column(values: Sequence[Any]) -> pa.Array:
+    """Naive UTC times (SQLite: text, PostgreSQL: datetime) as a UTC timestamp column, in one cast."""
+    naive = pa.timestamp("us")
+    first = next((v for v in values if v is not None), None)
+    arr = pa.array(values, pa.string()).cast(naive) if isinstance(first, str) else pa.array(values, naive)
+    return arr.cast(pa.timestamp("us", tz="UTC")) if len(arr) else pa.array([], pa.timestamp("us", tz="UTC"))
 
 
 @dataclass(frozen=True)
@@ -201,21 +215,21 @@ class DatasetStore:
     def label_rows(self, model: str, as_of: datetime | None) -> pa.Table:
         """Raw label rows (value as JSON text) that had arrived by ``as_of`` (None: all)."""
         c = t.labels.c
-        stmt = select(c.label_id, c.event_id, c.value, c.source, c.timestamp, c.ingested_at).where(
-            c.model == model
-        )
+        stmt = select(
+            c.label_id, c.event_id, c.value, c.source, _raw(c.timestamp), _raw(c.ingested_at)
+        ).where(c.model == model)
         if as_of is not None:
             stmt = stmt.where(c.ingested_at <= as_of)
         rows = self.db.read(lambda conn: conn.execute(stmt.order_by(c.label_id)).all())
-        ts = pa.timestamp("us", tz="UTC")
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 6
         return pa.table(
             {
-                "label_id": pa.array([r.label_id for r in rows], pa.string()),
-                "event_id": pa.array([r.event_id for r in rows], pa.string()),
-                "value": pa.array([r.value for r in rows], pa.string()),
-                "source": pa.array([r.source for r in rows], pa.string()),
-                "timestamp": pa.array([r.timestamp for r in rows], ts),
-                "ingested_at": pa.array([r.ingested_at for r in rows], ts),
+                "label_id": pa.array(cols[0], pa.string()),
+                "event_id": pa.array(cols[1], pa.string()),
+                "value": pa.array(cols[2], pa.string()),
+                "source": pa.array(cols[3], pa.string()),
+                "timestamp": _utc_column(cols[4]),
+                "ingested_at": _utc_column(cols[5]),
             }
         )
 
