@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, tuple_, update
 
 from flywheel.errors import NotFound, ValidationError
 from flywheel.schema import ModelSpec
@@ -133,20 +133,30 @@ class ModelStore:
 
 
 class EventIndex:
-    """Which event ids each model has stored, and when they arrived."""
+    """Which events each model has stored, keyed by (event time in µs since the epoch, event_id)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def existing(self, model: str, event_ids: Sequence[str]) -> set[str]:
-        return self.db.read(
-            lambda c: Database.existing(
-                c, t.event_index.c.event_id, event_ids, t.event_index.c.model == model
-            )
-        )
+    def existing(self, model: str, keys: Sequence[tuple[int, str]]) -> set[str]:
+        """The event ids among ``keys`` that are already stored for ``model``."""
+        c = t.event_index.c
 
-    def add(self, model: str, event_ids: Sequence[str], ingested_at: datetime) -> None:
-        rows = [{"model": model, "event_id": e, "ingested_at": ingested_at} for e in event_ids]
+        def fn(conn: Connection) -> set[str]:
+            found: set[str] = set()
+            for i in range(0, len(keys), 5000):
+                chunk = [(int(ts), eid) for ts, eid in keys[i : i + 5000]]
+                stmt = select(c.event_id).where(c.model == model, tuple_(c.ts_us, c.event_id).in_(chunk))
+                found.update(r[0] for r in conn.execute(stmt))
+            return found
+
+        return self.db.read(fn)
+
+    def add(self, model: str, keys: Sequence[tuple[int, str]], ingested_at: datetime) -> None:
+        rows = [
+            {"model": model, "ts_us": int(ts), "event_id": e, "ingested_at": ingested_at}
+            for ts, e in sorted(keys)
+        ]
         self.db.write(lambda c: self.db.insert_ignore(c, t.event_index, rows))
 
     def count(self, model: str) -> int:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -69,14 +70,18 @@ model_specs = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
-# One row per stored event: the server's answer to "have I seen this event_id?" without a
-# scan of the Parquet log. The log stays the source of truth; readers dedupe regardless.
+# One row per stored event: the server's answer to "have I seen this event?" without a scan
+# of the Parquet log. The log stays the source of truth; readers dedupe regardless. The key
+# leads with the event time (a retry carries the same time), so events arriving in time order
+# append at the end of the B-tree instead of dirtying one random page each.
 event_index = Table(
     "event_index",
     metadata,
     Column("model", String(128), primary_key=True),
+    Column("ts_us", BigInteger, primary_key=True),
     Column("event_id", String(128), primary_key=True),
     Column("ingested_at", UTCDateTime, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 feedback = Table(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from flywheel.ingest.service import index_keys
 from flywheel.ingest.validate import validate_events, validate_feedback, validate_labels
 from flywheel.schema import ModelSpec
 from flywheel.store import Store
@@ -61,7 +62,7 @@ def add_events(
     col = pa.array([hours(h) for h in arrival], table.schema.field("ingested_at").type)
     table = table.set_column(table.column_names.index("ingested_at"), "ingested_at", col)
     store.events.append(model, table)
-    store.event_index.add(model, list(ids), LATER)
+    store.event_index.add(model, index_keys(table), LATER)
 
 
 def add_labels(

@@ -16,19 +16,34 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 # -- event index ---------------------------------------------------------------------------
+T0 = 1_772_366_400_000_000  # an event time, in µs since the epoch
+
+
+def keys(ids: list[str], ts: int = T0) -> list[tuple[int, str]]:
+    return [(ts + i, e) for i, e in enumerate(ids)]
+
+
 def test_event_index_knows_only_the_ids_it_was_given_per_model(store: Store) -> None:
-    assert store.event_index.existing("churn", ["a", "b"]) == set()
-    store.event_index.add("churn", ["a", "b", "c"], NOW)
-    assert store.event_index.existing("churn", ["a", "c", "x"]) == {"a", "c"}
-    assert store.event_index.existing("other", ["a", "b", "c"]) == set()
+    assert store.event_index.existing("churn", keys(["a", "b"])) == set()
+    store.event_index.add("churn", keys(["a", "b", "c"]), NOW)
+    assert store.event_index.existing("churn", keys(["a", "b", "c", "x"])) == {"a", "b", "c"}
+    assert store.event_index.existing("other", keys(["a", "b", "c"])) == set()
     assert store.event_index.count("churn") == 3
     assert store.event_index.count("other") == 0
 
 
+def test_event_index_key_includes_the_event_time(store: Store) -> None:
+    # A retry carries the same event time; the same id at another time is another event
+    # as far as the index goes (readers of the log still keep one copy per id).
+    store.event_index.add("churn", [(T0, "a")], NOW)
+    assert store.event_index.existing("churn", [(T0, "a")]) == {"a"}
+    assert store.event_index.existing("churn", [(T0 + 1, "a")]) == set()
+
+
 def test_event_index_add_is_idempotent(store: Store) -> None:
-    store.event_index.add("churn", ["a", "b"], NOW)
-    store.event_index.add("churn", ["b", "c"], NOW + timedelta(hours=1))
-    store.event_index.add("churn", ["a", "b", "c"], NOW + timedelta(hours=2))
+    store.event_index.add("churn", keys(["a", "b"]), NOW)
+    store.event_index.add("churn", keys(["a", "b", "c"]), NOW + timedelta(hours=1))
+    store.event_index.add("churn", keys(["a", "b", "c"]), NOW + timedelta(hours=2))
     assert store.event_index.count("churn") == 3
     # The first arrival time is kept.
     rows = store.db.read(
@@ -39,9 +54,9 @@ def test_event_index_add_is_idempotent(store: Store) -> None:
 
 def test_event_index_handles_more_ids_than_one_sql_statement_holds(store: Store) -> None:
     ids = [f"ev-{i:06d}" for i in range(12_000)]
-    store.event_index.add("churn", ids, NOW)
+    store.event_index.add("churn", keys(ids), NOW)
     assert store.event_index.count("churn") == 12_000
-    probe = ids[::7] + [f"new-{i}" for i in range(6000)]
+    probe = keys(ids)[::7] + keys([f"new-{i}" for i in range(6000)], T0 + 10**9)
     assert store.event_index.existing("churn", probe) == set(ids[::7])
 
 

@@ -33,9 +33,11 @@ def upgrade() -> None:
     op.create_table(
         "event_index",
         sa.Column("model", sa.String(length=128), nullable=False),
+        sa.Column("ts_us", sa.BigInteger(), nullable=False),
         sa.Column("event_id", sa.String(length=128), nullable=False),
         sa.Column("ingested_at", flywheel.store.tables.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("model", "event_id", name=op.f("pk_event_index")),
+        sa.PrimaryKeyConstraint("model", "ts_us", "event_id", name=op.f("pk_event_index")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "feedback",
