@@ -28,6 +28,7 @@ from flywheel.profiles._format import Reader, blob, check_int, header
 from flywheel.profiles.columns import category_counts
 
 _FIELDS = struct.Struct("<qqII")
+_SIZE = struct.Struct("<I")
 
 
 def _union(sketches: list[Any], lg_k: int) -> Any:
@@ -55,7 +56,23 @@ class CategoricalProfile:
         self.count = 0
         self.nulls = 0
         self._items = frequent_strings_sketch(lg_max_items)
-        self._distinct = cpc_sketch(lg_k)
+        self._cpc: Any = cpc_sketch(lg_k)
+        self._cpc_pending: list[bytes] = []
+
+    @property
+    def _distinct(self) -> Any:
+        # A range query merges hundreds of profiles but rarely asks for the distinct count, so
+        # serialised CPC sketches wait here and are unioned on first use.
+        if self._cpc_pending:
+            pending = [cpc_sketch.deserialize(b) for b in self._cpc_pending]
+            self._cpc_pending = []
+            self._cpc = _union([self._cpc, *pending], self.lg_k)
+        return self._cpc
+
+    @_distinct.setter
+    def _distinct(self, value: Any) -> None:
+        self._cpc = value
+        self._cpc_pending = []
 
     @classmethod
     def empty(cls, lg_max_items: int = 10, lg_k: int = 11) -> CategoricalProfile:
@@ -115,6 +132,36 @@ class CategoricalProfile:
         out._distinct = _union(distinct, lg_k)
         return out
 
+    @classmethod
+    def merge_serialized(cls, parts: list[tuple[bytes, int]]) -> CategoricalProfile:
+        """Merge profiles straight from their bytes: ``(buffer, offset of the profile)`` pairs.
+
+        The distinct-count sketches are kept serialised and unioned only if asked for.
+        """
+        deserialize = frequent_strings_sketch.deserialize
+        unpack_fields, unpack_size = _FIELDS.unpack_from, _SIZE.unpack_from
+        out: CategoricalProfile | None = None
+        pending: list[bytes] = []
+        for buf, off in parts:
+            count, nulls, lg_max_items, lg_k = unpack_fields(buf, off + 5)
+            at = off + 5 + _FIELDS.size
+            (size,) = unpack_size(buf, at)
+            items = deserialize(buf[at + 4 : at + 4 + size])
+            at += 4 + size
+            (size,) = unpack_size(buf, at)
+            pending.append(buf[at + 4 : at + 4 + size])
+            if out is None:
+                out = cls(lg_max_items, lg_k)
+                out._items = items
+            elif not items.is_empty():
+                out._items.merge(items)
+            out.count += count
+            out.nulls += nulls
+        if out is None:
+            return cls()
+        out._cpc_pending = pending
+        return out
+
     def to_bytes(self) -> bytes:
         fields = _FIELDS.pack(self.count, self.nulls, self.lg_max_items, self.lg_k)
         return header(self.kind) + fields + blob(self._items.serialize()) + blob(self._distinct.serialize())
@@ -126,7 +173,8 @@ class CategoricalProfile:
         out = cls.__new__(cls)
         out.count, out.nulls, out.lg_max_items, out.lg_k = count, nulls, lg_max_items, lg_k
         out._items = frequent_strings_sketch.deserialize(r.blob())
-        out._distinct = cpc_sketch.deserialize(r.blob())
+        out._cpc = cpc_sketch.deserialize(r.blob())
+        out._cpc_pending = []
         return out
 
     # -- reading --------------------------------------------------------------------------------

@@ -61,6 +61,12 @@ def profile_from_bytes(data: bytes, projection: Any = None) -> Profile:
     raise ValidationError(f"Expected a column profile; these bytes hold a {kind} profile.")
 
 
+def _body(buf: bytes, off: int) -> bytes:
+    """The bytes of the column profile that starts at ``off`` (its length precedes it)."""
+    (size,) = _COUNT.unpack_from(buf, off - 4)
+    return bytes(buf[off : off + size])
+
+
 class DatasetProfile(Mapping[str, Profile]):
     """Column name -> column profile. ``DatasetProfile({})`` is the empty profile of no columns."""
 
@@ -128,6 +134,53 @@ class DatasetProfile(Mapping[str, Profile]):
                 out[name] = TextProfile.merge_all(items, k=first.k)  # type: ignore[arg-type]
             else:
                 out[name] = EmbeddingProfile.merge_all(items)  # type: ignore[arg-type]
+        return cls(out)
+
+    @classmethod
+    def merge_bytes(
+        cls, blobs: Iterable[bytes], projections: Mapping[str, Any] | None = None
+    ) -> DatasetProfile:
+        """The merge of many serialised dataset profiles, read straight from their bytes.
+
+        Equivalent to ``merge_all(from_bytes(b) for b in blobs)`` but without building one object
+        per column per blob: numeric and categorical columns merge from the bytes directly. This is
+        the path of a range query over hundreds of hourly profiles.
+        """
+        groups: dict[bytes, list[tuple[bytes, int]]] = {}
+        unpack = _COUNT.unpack_from
+        for data in blobs:  # a tight loop: this runs once per column per hour of the range
+            if peek_kind(data) != "dataset":
+                raise ValidationError("Expected dataset profiles in merge_bytes.")
+            try:
+                (n,) = unpack(data, 5)
+                pos = 9
+                for _ in range(n):
+                    (size,) = unpack(data, pos)
+                    key = data[pos + 4 : pos + 4 + size]
+                    pos += 4 + size
+                    (size,) = unpack(data, pos)
+                    groups.setdefault(key, []).append((data, pos + 4))
+                    pos += 4 + size
+            except struct.error as exc:
+                raise ValidationError("The profile bytes are truncated.") from exc
+            if pos > len(data):
+                raise ValidationError("The profile bytes are truncated.")
+        projections = projections or {}
+        out: dict[str, Profile] = {}
+        for raw_name, parts in groups.items():
+            name = raw_name.decode("utf-8")
+            kind = peek_kind(bytes(parts[0][0][parts[0][1] : parts[0][1] + 5]))
+            if any(buf[off + 4] != parts[0][0][parts[0][1] + 4] for buf, off in parts):
+                raise ValidationError(
+                    f"Column {name!r} is profiled as different kinds in different profiles."
+                )
+            if kind == "numeric":
+                out[name] = NumericProfile.merge_serialized(parts)
+            elif kind == "categorical":
+                out[name] = CategoricalProfile.merge_serialized(parts)
+            else:
+                loaded = [profile_from_bytes(_body(buf, off), projections.get(name)) for buf, off in parts]
+                out[name] = cls.merge_all([cls({name: p}) for p in loaded])[name]
         return cls(out)
 
     def to_bytes(self) -> bytes:

@@ -81,3 +81,40 @@ def test_missing_column_unknown_kind_and_missing_projection_are_clear_errors():
         DatasetProfile.empty({"x": "weird"})
     with pytest.raises(ValidationError, match="projections="):
         DatasetProfile.empty({"e": "embedding"})
+
+
+def test_merging_straight_from_bytes_equals_loading_then_merging():
+    hours = [DatasetProfile.from_table(_frame(s, 80), KINDS, projections=PROJ) for s in range(12)]
+    blobs = [h.to_bytes() for h in hours]
+    fast = DatasetProfile.merge_bytes(blobs, projections=PROJ)
+    slow = DatasetProfile.merge_all(DatasetProfile.from_bytes(b, projections=PROJ) for b in blobs)
+    assert fast.kinds == slow.kinds == KINDS
+    for name in ("x",):
+        f, s = fast[name], slow[name]
+        assert (f.count, f.nulls, f.min, f.max) == (s.count, s.nulls, s.min, s.max)
+        assert f.mean == pytest.approx(s.mean, rel=1e-12) and f.m2 == pytest.approx(s.m2, rel=1e-9)
+        data = np.sort(np.concatenate([_frame(seed, 80)[name].to_numpy() for seed in range(12)]))
+        eps = f.rank_error()
+        for q, v in zip(
+            [0.1, 0.5, 0.9], f.quantiles([0.1, 0.5, 0.9]), strict=True
+        ):  # KLL merges are randomised
+            assert (
+                np.searchsorted(data, v, "left") / data.size - eps
+                <= q
+                <= np.searchsorted(data, v, "right") / data.size + eps
+            )
+    assert fast["c"].frequencies() == slow["c"].frequencies()
+    assert fast["c"].distinct_count() == pytest.approx(slow["c"].distinct_count())  # CPC unioned on demand
+    assert fast["t"].chars.count == slow["t"].chars.count and fast["e"].count == slow["e"].count
+    assert (
+        DatasetProfile.from_bytes(fast.to_bytes(), projections=PROJ)["c"].frequencies()
+        == fast["c"].frequencies()
+    )
+
+
+def test_merge_bytes_refuses_garbage_and_truncation():
+    blob = DatasetProfile.from_table(_frame(0, 10), {"x": "numeric"}).to_bytes()
+    with pytest.raises(ValidationError, match="truncated"):
+        DatasetProfile.merge_bytes([blob[:-20]])
+    with pytest.raises(ValidationError, match="not a Flywheel profile"):
+        DatasetProfile.merge_bytes([b"nope"])
