@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,7 @@ from flywheel.store import Store
 from flywheel.store.label import QueueItem
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
+IMPORT_SOURCES = ("import", "annotator", "outcome", "adjudication")
 _MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "label-studio": "application/json"}
 
 
@@ -326,9 +327,17 @@ class LabellingService:
         fmt: str,
         *,
         label_type: str = "str",
-        source: Literal["import", "annotator", "outcome", "adjudication"] | None = None,
+        source: str | None = None,
     ) -> dict[str, int]:
-        """Store labels from CSV, JSONL or Label Studio JSON text; re-imports are stored once."""
+        """Store labels from CSV, JSONL or Label Studio JSON text; re-imports are stored once.
+
+        ``source`` overrides the rows' own source (which defaults to ``import``).
+        """
+        if source is not None and source not in IMPORT_SOURCES:
+            raise ValidationError(
+                f"The 'source' of imported labels must be one of {list(IMPORT_SOURCES)}; got {source!r}.",
+                details=[{"field": "source", "reason": "unknown source"}],
+            )
         spec = self._spec(model)
         if fmt == "csv":
             items = label_io.labels_from_csv(text, label_type=label_type)
