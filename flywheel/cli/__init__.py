@@ -54,4 +54,4 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 # Register the verbs (each module adds its commands to `main`).
-from flywheel.cli import core, demo, jobs, monitor, registry, snapshots  # noqa: E402,F401
+from flywheel.cli import core, demo, jobs, label, monitor, registry, snapshots  # noqa: E402,F401
