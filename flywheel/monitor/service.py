@@ -18,6 +18,7 @@ Performance per slice over the whole range comes with it (``slices``), and multi
 
 from __future__ import annotations
 
+import bisect
 import copy
 import math
 from datetime import UTC, datetime, timedelta
@@ -273,9 +274,13 @@ def monitoring(
     profiles_by_window: list[DatasetProfile] = []
     if not exact:
         rows = store.monitor.profiles(model, since=since, until=until, model_version=model_version)
-        for w0, w1 in windows:
-            in_w = [r for r in rows if w0 <= r.hour < w1]
-            profiles_by_window.append(merge_rows(in_w))
+        starts = [w0 for w0, _ in windows]
+        grouped: list[list[Any]] = [[] for _ in windows]
+        for r in rows:  # windows are sorted and disjoint: one bisect per row
+            i = bisect.bisect_right(starts, r.hour) - 1
+            if i >= 0 and r.hour < windows[i][1]:
+                grouped[i].append(r)
+        profiles_by_window = [merge_rows(g) for g in grouped]
         for r in rows:
             if r.column == "prediction":
                 hourly[r.hour] = hourly.get(r.hour, 0) + r.rows
