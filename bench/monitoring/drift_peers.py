@@ -173,7 +173,12 @@ def setup_peers() -> None:
 
 
 def run_tool(
-    python: Path, script: str, ref: Path, cur: Path, env_extra: dict[str, str] | None = None
+    python: Path,
+    script: str,
+    ref: Path,
+    cur: Path,
+    env_extra: dict[str, str] | None = None,
+    variant: str = "",
 ) -> dict[str, Any]:
     """Run one runner as a child process; return its result with cpu_s, wall_s and peak_rss_mb."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,6 +196,8 @@ def run_tool(
             "--out",
             str(out),
         ]
+        if variant:
+            cmd += ["--variant", variant]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert proc.stderr is not None
@@ -215,13 +222,13 @@ def score(flagged: list[str]) -> tuple[int, int, list[str], list[str]]:
 
 
 def versions() -> dict[str, str]:
-    import datasketches
+    from importlib.metadata import version
 
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pyarrow": pa.__version__,
-        "datasketches": getattr(datasketches, "__version__", "5.x"),
+        "datasketches": version("datasketches"),
     }
 
 
@@ -254,17 +261,22 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
         best = min(ok, key=lambda r: r["cpu_s"])
         best["cpu_runs"] = [round(r["cpu_s"], 3) for r in ok]
         results[tool] = best
+    env = {"NML_DISABLE_USAGE_LOGGING": "1", "WHYLOGS_NO_ANALYTICS": "True", "TF_CPP_MIN_LOG_LEVEL": "3"}
     for tool, (venv, _) in PEERS.items():
         py = peer_python(venv)
         if not py.exists():
             notes.append(f"{tool}: venv {VENVS / venv} is absent; run with --setup-peers")
             continue
-        env = {"NML_DISABLE_USAGE_LOGGING": "1", "WHYLOGS_NO_ANALYTICS": "True", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        r = run_tool(py, f"{tool}_drift.py", ref, cur, env)
-        if "error" in r:
-            notes.append(f"{tool}: failed ({r['error']})")
-            continue
-        results[tool] = r
+        # NannyML runs twice: as asked (one chunk) and with its default chunking, each timed alone.
+        variants = [(tool, "")] + (
+            [(f"{tool}_default_chunks", "default_chunks")] if tool == "nannyml" else []
+        )
+        for key, variant in variants:
+            r = run_tool(py, f"{tool}_drift.py", ref, cur, env, variant)
+            if "error" in r:
+                notes.append(f"{key}: failed ({r['error']})")
+                continue
+            results[key] = r
     figures: dict[str, float] = {}
     fw, floor = results["flywheel"], results["floor"]
     fp, fn, _, _ = score(fw["flagged"])
@@ -283,7 +295,7 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
     )
     vers = versions()
     vers["flywheel"] = fw["version"]
-    for tool in PEERS:
+    for tool in (*PEERS, "nannyml_default_chunks"):
         if tool not in results:
             continue
         r = results[tool]
@@ -293,15 +305,7 @@ def run(rows: int, repeat: int) -> dict[str, Any]:
         figures[f"{tool}_peak_rss_mb"] = r["peak_rss_mb"]
         figures[f"{tool}_false_pos"] = fp
         figures[f"{tool}_false_neg"] = fn
-        vers[tool] = r["version"]
-    if "nannyml" in results:  # the same run, NannyML's default chunking (see peers/nannyml_drift.py)
-        chunked = [
-            c for c in str(results["nannyml"]["scores"].get("default_chunks_flagged") or "").split(",") if c
-        ]
-        results["nannyml"]["default_chunks_flagged"] = chunked
-        fp, fn, _, _ = score(chunked)
-        figures["nannyml_default_chunks_false_pos"] = fp
-        figures["nannyml_default_chunks_false_neg"] = fn
+        vers[tool.removesuffix("_default_chunks")] = r["version"]
     return {
         "figures": figures,
         "targets": {k: v for k, v in TARGETS.items() if k in figures},
@@ -317,7 +321,15 @@ def print_table(result: dict[str, Any]) -> None:
     tools = result["tools"]
     print(f"\nPer-column drift, {result['params']['rows_per_side']:,} rows per side, 25 columns, 7 drifted")
     print(f"{'tool':<14}{'version':<10}{'CPU s':>8}{'wall s':>8}{'RSS MB':>8}{'FP':>4}{'FN':>4}  wrong")
-    for tool in ("flywheel", "floor", *PEERS):
+    for tool in (
+        "flywheel",
+        "floor",
+        "evidently",
+        "nannyml",
+        "nannyml_default_chunks",
+        "whylogs",
+        "alibi_detect",
+    ):
         if tool not in tools:
             continue
         r = tools[tool]
@@ -328,14 +340,11 @@ def print_table(result: dict[str, Any]) -> None:
             nfp, nfn, fps, fns = score(r["flagged"])
             fp, fn = str(nfp), str(nfn)
             wrong = " ".join([f"+{c}" for c in fps] + [f"-{c}" for c in fns])
+        label = "  (10 chunks)" if tool == "nannyml_default_chunks" else tool
         print(
-            f"{tool:<14}{r['version'][:9]:<10}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}"
+            f"{label:<14}{r['version'][:9]:<10}{r['cpu_s']:>8.2f}{r['wall_s']:>8.2f}"
             f"{r['peak_rss_mb']:>8.0f}{fp:>4}{fn:>4}  {wrong}"
         )
-    if "default_chunks_flagged" in tools.get("nannyml", {}):
-        nfp, nfn, fps, fns = score(tools["nannyml"]["default_chunks_flagged"])
-        wrong = " ".join([f"+{c}" for c in fps] + [f"-{c}" for c in fns])
-        print(f"{'  (10 chunks)':<14}{'':<10}{'':>8}{'':>8}{'':>8}{nfp:>4}{nfn:>4}  {wrong}")
     figs = result["figures"]
     print(
         f"\nFlywheel CPU / floor CPU = {figs['drift_cpu_ratio_to_floor']:.2f} (target <= 1.2); "

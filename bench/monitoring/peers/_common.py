@@ -18,6 +18,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--reference", required=True)
     ap.add_argument("--current", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--variant", default="", help="a runner-specific alternative configuration")
     return ap.parse_args()
 
 

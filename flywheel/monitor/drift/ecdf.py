@@ -22,7 +22,7 @@ the tag costs one bit of 52. ``precision="float64"`` forces the wide path.
 (0.5, 0.2)
 
 Integer columns whose values span no more than ``n + m`` distinct integers (counts, ages, codes)
-skip the sort: one ``bincount`` per side gives the same CDFs exactly, in linear time.
+skip the sort (see ``counted``).
 """
 
 from __future__ import annotations
@@ -33,61 +33,14 @@ from typing import Any
 import numpy as np
 
 from flywheel.errors import ValidationError
+from flywheel.monitor.drift.comparison import NumericComparison
+from flywheel.monitor.drift.counted import count_integers
 from flywheel.profiles.columns import numeric_chunks
 
 CHUNK = 1 << 15  # 32k elements: the working set of one chunk stays in L2 cache
 PRECISIONS = ("auto", "float32", "float64")
 _F32_RELATIVE_STEP = 2.0**-22  # float32 mantissa less the tag bit
 _F32_MAX_ERROR = 1e-4  # allowed quantisation, in reference standard deviations
-
-
-class NumericComparison:
-    """Two numeric samples seen through their CDFs: what the numeric drift metrics need.
-
-    Attributes (all floats are NaN when a side is empty):
-        n_reference, n_current: finite values compared on each side.
-        dropped_reference, dropped_current: null, NaN or infinite values left out.
-        reference_mean, reference_std, current_mean, current_std: moments (population std).
-        w1: Wasserstein-1 distance in the column's units.
-        ks: Kolmogorov–Smirnov statistic, ``max |F_ref - F_cur|``.
-        rank_error: bound on the error of any CDF value (0 for exact, the sketches' rank error
-            for profiles).
-        exact: computed from the raw values rather than from sketches.
-    """
-
-    n_reference: int = 0
-    n_current: int = 0
-    dropped_reference: int = 0
-    dropped_current: int = 0
-    reference_mean: float = math.nan
-    reference_std: float = math.nan
-    current_mean: float = math.nan
-    current_std: float = math.nan
-    w1: float = math.nan
-    w1_lower: float | None = None  # set from sketches: a lower bound of W1 (see ``sketched``)
-    ks: float = math.nan
-    rank_error: float = 0.0
-    exact: bool = True
-
-    @property
-    def empty(self) -> bool:
-        """True when either side has no finite value: every metric is then NaN."""
-        return self.n_reference == 0 or self.n_current == 0
-
-    def cdf_at(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(F_ref(p), F_cur(p))`` with ``F(p) = P(X <= p)`` at each point."""
-        raise NotImplementedError
-
-    def reference_quantiles(self, qs: np.ndarray) -> np.ndarray:
-        """Lower reference quantiles: the smallest ``x`` with ``F_ref(x) >= q``."""
-        raise NotImplementedError
-
-    def reference_iqr(self) -> float:
-        """Interquartile range of the reference sample."""
-        if self.empty:
-            return math.nan
-        q1, q3 = self.reference_quantiles(np.array([0.25, 0.75]))
-        return float(q3 - q1)
 
 
 class Workspace:
@@ -315,76 +268,8 @@ def _merged(
     return out, max_abs
 
 
-class CountedNumericComparison(NumericComparison):
-    """Both samples as counts over their distinct values (integer columns of small range)."""
-
-    def __init__(self, x: np.ndarray, cum_ref: np.ndarray, cum_cur: np.ndarray) -> None:
-        self.x = x
-        self.cum_ref = cum_ref
-        self.cum_cur = cum_cur
-        self.n_reference = int(cum_ref[-1])
-        self.n_current = int(cum_cur[-1])
-
-    def cdf_at(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.searchsorted(self.x, np.asarray(points, dtype=np.float64), side="right") - 1
-        safe = np.maximum(idx, 0)
-        ref = np.where(idx >= 0, self.cum_ref[safe], 0) / self.n_reference
-        cur = np.where(idx >= 0, self.cum_cur[safe], 0) / self.n_current
-        return ref, cur
-
-    def reference_quantiles(self, qs: np.ndarray) -> np.ndarray:
-        q = np.asarray(qs, dtype=np.float64)
-        n = self.n_reference
-        ranks = np.clip(np.ceil(q * n - 1e-9), 1, n)
-        return self.x[np.searchsorted(self.cum_ref, ranks, side="left")].astype(np.float64)
-
-
-def _grid_moments(x: np.ndarray, counts: np.ndarray, n: int) -> tuple[float, float]:
-    mean = float(np.dot(x, counts)) / n
-    dev = x - mean
-    return mean, math.sqrt(max(0.0, float(np.dot(dev * dev, counts)) / n))
-
-
 def _size(chunks: list[np.ndarray]) -> int:
     return sum(c.shape[0] for c in chunks)
-
-
-def _counted(ref: list[np.ndarray], cur: list[np.ndarray]) -> CountedNumericComparison | None:
-    """Exact comparison by ``bincount`` when both sides are integers spanning at most ``n + m`` values.
-
-    Counting is linear where a sort is not: for a column like a count or an age this is several
-    times cheaper than the merged sort, and ties need no special care.
-    """
-    parts = ref + cur
-    lo = min(int(c.min()) for c in parts)
-    hi = max(int(c.max()) for c in parts)
-    span = hi - lo + 1
-    if span > _size(ref) + _size(cur) or span > 1 << 26 or hi >= 1 << 62:
-        return None
-
-    def count(chunks: list[np.ndarray]) -> np.ndarray:
-        total = np.zeros(span, dtype=np.int64)
-        for c in chunks:
-            if c.dtype == np.uint64:  # bincount wants signed (intp) input
-                c = c.astype(np.int64)
-            if lo >= 0:
-                total += np.bincount(c, minlength=hi + 1)[lo:]
-            else:
-                total += np.bincount(c - lo, minlength=span)
-        return total
-
-    rc, cc = count(ref), count(cur)
-    present = np.flatnonzero(rc + cc)
-    x = (present + lo).astype(np.float64)
-    rc, cc = rc[present], cc[present]
-    out = CountedNumericComparison(x, np.cumsum(rc), np.cumsum(cc))
-    d = out.cum_ref / out.n_reference - out.cum_cur / out.n_current
-    np.abs(d, out=d)
-    out.w1 = float(np.dot(d[:-1], np.diff(x)))
-    out.ks = float(d.max())
-    out.reference_mean, out.reference_std = _grid_moments(x, rc, out.n_reference)
-    out.current_mean, out.current_std = _grid_moments(x, cc, out.n_current)
-    return out
 
 
 def compare_numeric(
@@ -412,7 +297,7 @@ def compare_numeric(
                 whole = np.concatenate(chunks).astype(np.float64)
                 setattr(out, f"{side}_mean", float(whole.mean()))
                 setattr(out, f"{side}_std", float(whole.std()))
-    elif all(c.dtype.kind in "iu" for c in ref + cur) and (counted := _counted(ref, cur)) is not None:
+    elif all(c.dtype.kind in "iu" for c in ref + cur) and (counted := count_integers(ref, cur)) is not None:
         out = counted
     else:
         wide = precision == "float64"

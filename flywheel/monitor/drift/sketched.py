@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.monitor.drift.ecdf import NumericComparison
+from flywheel.monitor.drift.comparison import NumericComparison
 
 
 class SketchNumericComparison(NumericComparison):
