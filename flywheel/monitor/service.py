@@ -115,7 +115,7 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def _drift_entries(report: Any) -> tuple[list[dict[str, Any]], list[DriftResult]]:
+def drift_entries(report: Any) -> tuple[list[dict[str, Any]], list[DriftResult]]:
     """JSON entries (with a heat-map ``score``: the largest value/threshold) and policy inputs."""
     entries, results = [], []
     for cd in report.columns:
@@ -319,7 +319,7 @@ def monitoring(
                 ):
                     if group:
                         rep = compute_drift(ref_sample, part, group, projections=proj, **drift_opts)
-                        e, r = _drift_entries(rep)
+                        e, r = drift_entries(rep)
                         target.extend(e)
                         res.extend(r)
             quality, _ = check_rows(rules, part) if n_rows else ({}, {})
@@ -336,7 +336,7 @@ def monitoring(
                 ):
                     if group:
                         rep = compute_drift_from_profiles(ref_profile, prof, group, **drift_opts)
-                        e, r = _drift_entries(rep)
+                        e, r = drift_entries(rep)
                         target.extend(e)
                         res.extend(r)
             quality = check_profile(rules, prof, hourly_rows=hours_w) if n_rows else {}

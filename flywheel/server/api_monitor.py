@@ -158,6 +158,14 @@ def get_cascade(
     return ORJSONResponse(cascade(store, name, since=lo, until=hi, bucket=bucket))
 
 
+@router.get("/models/{name}/skew", dependencies=READ)
+def get_skew(request: Request, name: str, hours: int = Query(24, ge=1, le=24 * 30)) -> Response:
+    """Training–serving skew: each version's first ``hours`` of traffic against its own reference."""
+    from flywheel.monitor.skew import skew
+
+    return ORJSONResponse(skew(_store(request), name, hours=hours))
+
+
 # -- reference ---------------------------------------------------------------------------------
 @router.get("/models/{name}/reference", dependencies=READ)
 def get_reference(request: Request, name: str, model_version: str | None = None) -> Response:

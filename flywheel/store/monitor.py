@@ -277,14 +277,13 @@ class MonitorStore:
         stmt = stmt.group_by(c.hour).order_by(c.hour)
         return [(h, int(n)) for h, n in self.db.read(lambda conn: conn.execute(stmt).all())]
 
-    def profile_span(self, model: str) -> tuple[datetime, datetime] | None:
-        """First and last profiled hour of ``model``."""
+    def profile_span(self, model: str, model_version: str | None = None) -> tuple[datetime, datetime] | None:
+        """First and last profiled hour of ``model`` (of one of its versions)."""
         c = profiles.c
-        row = self.db.read(
-            lambda conn: conn.execute(
-                select(func.min(c.hour), func.max(c.hour)).where(c.model == model, c.rows > 0)
-            ).first()
-        )
+        stmt = select(func.min(c.hour), func.max(c.hour)).where(c.model == model, c.rows > 0)
+        if model_version is not None:
+            stmt = stmt.where(c.model_version == model_version)
+        row = self.db.read(lambda conn: conn.execute(stmt).first())
         if row is None or row[0] is None:
             return None
         return row[0], row[1]

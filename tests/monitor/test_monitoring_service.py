@@ -28,6 +28,7 @@ from flywheel.monitor.reference import (
     reference_from_window,
 )
 from flywheel.monitor.service import monitoring, public
+from flywheel.monitor.skew import skew
 from flywheel.settings import Settings
 from flywheel.store import Store, open_store
 from tests.monitor import seed
@@ -326,3 +327,21 @@ def test_a_columns_distribution_reference_against_current(world: World) -> None:
     assert sum(n["current"]) == pytest.approx(1.0) and sum(n["reference"]) == pytest.approx(1.0)
     with pytest.raises(ValidationError, match="column"):
         distribution(world.store, "churn", "height", since=DRIFT_DAY, until=DRIFT_DAY + DAY, reference=ref)
+
+
+def test_training_serving_skew_compares_a_versions_first_hours_with_its_training_data(world: World) -> None:
+    rng = np.random.default_rng(4)
+    train = pd.DataFrame(
+        {
+            "age": rng.normal(55, 10, 2000),  # trained on older customers than it serves
+            "plan": rng.choice(["a", "b", "c"], 2000, p=[0.5, 0.3, 0.2]),
+            "country": rng.choice(["DE", "FR", "US"], 2000),
+        }
+    )
+    reference_from_table(world.store, "churn", train, model_version="v1", source={"kind": "training"})
+    reference_from_table(world.store, "churn", train, model_version="v8", source={"kind": "training"})
+    res = skew(world.store, "churn", hours=24)
+    by = {v["model_version"]: v for v in res["versions"]}
+    assert by["v1"]["since"] == seed.START.isoformat() and by["v1"]["rows"] == 600
+    assert by["v1"]["skewed"] == ["age"]
+    assert by["v8"]["note"] == "no traffic for this version yet"
