@@ -41,6 +41,17 @@ def demo(ctx: click.Context, rows: int | None, serve: bool, port: int) -> None:
         "accuracy of the first model by tenth of the stream: "
         + " ".join(f"{a:.2f}" for a in summary.accuracy_by_tenth)
     )
+    click.echo(
+        "monitoring, last week vs the training data: "
+        + (
+            f"{len(summary.alerts)} open alert(s): {', '.join(summary.alerts)}"
+            if summary.alerts
+            else "no alerts"
+        )
+    )
+    click.echo(
+        f"curation queued {summary.queued_for_labelling} event(s) for labelling, each with the reason why"
+    )
     if summary.sdk_stats.get("dropped") or summary.sdk_stats.get("failed"):
         click.secho(f"SDK reported problems: {summary.sdk_stats}", fg="yellow")
     if serve:

@@ -55,6 +55,8 @@ class DemoSummary:
     model_artifact: str = ""
     accuracy_by_tenth: list[float] = field(default_factory=list)
     sdk_stats: dict[str, Any] = field(default_factory=dict)
+    alerts: list[str] = field(default_factory=list)
+    queued_for_labelling: int = 0
 
 
 def load_frame(rows: int | None = None) -> pd.DataFrame:
@@ -81,7 +83,11 @@ def run_demo(
     """Register the model, train it, and stream the rest of Elec2 through the SDK."""
     from flywheel.client import Flywheel
     from flywheel.client.embedded import InProcessTransport
+    from flywheel.curate.service import CurationRequest, run_curation
     from flywheel.ingest.service import IngestService
+    from flywheel.monitor.alerts import check
+    from flywheel.monitor.ingest_hook import install as install_profiling
+    from flywheel.monitor.reference import reference_from_table
     from flywheel.store import open_store
     from flywheel.train.data import TrainingData
     from flywheel.train.registry import get_trainer
@@ -94,6 +100,15 @@ def run_demo(
     model = get_trainer("tabular-hgb").fit(TrainingData(train[feats], train["label"].to_numpy(), spec), {})
     store = open_store(settings)
     summary = DemoSummary(train_rows=cut, model_artifact=store.artifacts.put(model.to_bytes()))
+    service = IngestService(store, settings)
+    install_profiling(service)
+    service.register_model(spec)
+    # The monitoring reference: the first model's training data, with its own predictions.
+    ref = train[[*feats, "label"]].copy()
+    train_proba = model.predict_proba(train[feats])
+    ref["prediction"] = np.asarray(CLASSES, dtype=object)[train_proba.argmax(axis=1)]
+    ref["proba.down"], ref["proba.up"] = train_proba[:, 0], train_proba[:, 1]
+    reference_from_table(store, MODEL, ref, model_version="v1", source={"kind": "training data", "rows": cut})
 
     stream = df.iloc[cut:].reset_index(drop=True)
     proba = model.predict_proba(stream[feats])
@@ -110,7 +125,7 @@ def run_demo(
     labels = stream["label"].to_numpy()
     ts = stream["timestamp"].tolist()
     ids: list[str] = []
-    transport = InProcessTransport(service=IngestService(store, settings))
+    transport = InProcessTransport(service=service)
     with Flywheel(transport=transport, max_queue=len(stream) * 3 + 1000) as fw:
         fw.register(spec)
         for i in range(len(stream)):
@@ -135,6 +150,12 @@ def run_demo(
                 progress(i + 1, len(stream))
         fw.flush(120)
         summary.sdk_stats = fw.stats()
+    # Monitoring: judge the last week of traffic against the reference; alerts are stored.
+    result = check(store, MODEL, until=ts[-1] + STEP, bucket="week", deliver=False)
+    summary.alerts = [getattr(a, "monitor", str(a)) for a in result.open]
+    # Curation: queue the events most worth labelling from that week, with the reason why.
+    run = run_curation(store, MODEL, CurationRequest(until=ts[-1] + STEP))
+    summary.queued_for_labelling = run.picked
     store.close()
     summary.events = len(stream)
     return summary
