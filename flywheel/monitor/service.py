@@ -266,7 +266,10 @@ def monitoring(
     row_mask = _slice_mask(spec, raw.table, slice) if slice and raw.table.num_rows else None
 
     kinds = profile_kinds(spec)
-    ref_profile, ref_sample = (ref.profile if ref else None), (ref.sample if ref and exact else None)
+    ref_profile, ref_sample = (
+        (ref.profile if ref else None),
+        (ref.sample if ref and (exact or multivariate) else None),
+    )
     if slice and ref_sample is not None and ref_sample.num_rows:
         ref_sample = ref_sample.filter(pa.array(_slice_mask(spec, ref_sample, slice)))
         ref_profile = profile_table(spec, ref_sample)
@@ -288,6 +291,7 @@ def monitoring(
 
     out_windows = []
     results: list[WindowResults] = []
+    mv_cache: dict[str, Any] = {}
     for i, (w0, w1) in enumerate(windows):
         sl = raw.window(w0, w1)
         part = raw.table.slice(sl.start, sl.stop - sl.start) if raw.table.num_rows else raw.table
@@ -382,7 +386,7 @@ def monitoring(
         w["info"] = [a.model_dump() for a in decision.info]
         w["checked"] = sorted(decision.checked)
         if multivariate and ref_sample is not None and part.num_rows:
-            w["multivariate"] = _multivariate(spec, ref_sample, part)
+            w["multivariate"] = _multivariate(spec, ref_sample, part, mv_cache)
         out_windows.append(w)
         results.append(wr)
     out: dict[str, Any] = {
@@ -450,24 +454,41 @@ def _slices(spec: ModelSpec, raw: _Raw, ref: Reference | None) -> dict[str, Any]
     return out
 
 
-def _multivariate(spec: ModelSpec, ref_sample: pa.Table, part: pa.Table) -> dict[str, Any]:
-    """Domain-classifier drift between the reference sample and the window, when available."""
-    import flywheel.monitor.drift as drift
+def _multivariate(
+    spec: ModelSpec, ref_sample: pa.Table, part: pa.Table, cache: dict[str, Any]
+) -> dict[str, Any]:
+    """Multivariate drift of one window against the reference sample: a domain classifier (AUC,
+    with the columns that separate the windows most) and PCA reconstruction error."""
+    from dataclasses import asdict
 
-    fn = getattr(drift, "domain_classifier_drift", None)
-    if fn is None:
-        return {"available": False, "reason": "the domain classifier is not in this build"}
+    from flywheel.monitor.drift import PCAReconstructionDrift, domain_classifier_drift
+
+    kinds_all = profile_kinds(spec)
     cols = [
         INPUT_PREFIX + f.name
         for f in spec.features
-        if f.kind.value in ("numeric", "categorical") and INPUT_PREFIX + f.name in part.column_names
+        if f.kind.value in ("numeric", "categorical")
+        and INPUT_PREFIX + f.name in part.column_names
+        and INPUT_PREFIX + f.name in ref_sample.column_names
     ]
-    kinds = {c: profile_kinds(spec)[c] for c in cols}
+    if not cols:
+        return {"available": False, "reason": "no numeric or categorical inputs"}
+    kinds = {c: kinds_all[c] for c in cols}
+    out: dict[str, Any] = {"available": True}
     try:
-        res = fn(ref_sample.select(cols), part.select(cols), kinds)
+        dc = domain_classifier_drift(ref_sample.select(cols), part.select(cols), kinds)
+        d = asdict(dc)
+        d["top_features"] = [[_feature_name(c), v] for c, v in dc.top_features]
+        out["domain_classifier"] = _clean(d)
     except ValidationError as exc:
-        return {"available": False, "reason": exc.message}
-    return _clean(res.to_dict() if hasattr(res, "to_dict") else dict(res))
+        out["domain_classifier"] = {"available": False, "reason": exc.message}
+    try:
+        if "pca" not in cache:  # fitted once per request, on the reference
+            cache["pca"] = PCAReconstructionDrift().fit(ref_sample.select(cols), kinds)
+        out["pca_reconstruction"] = _clean(asdict(cache["pca"].compare(part.select(cols))))
+    except ValidationError as exc:
+        out["pca_reconstruction"] = {"available": False, "reason": exc.message}
+    return out
 
 
 def public(result: dict[str, Any]) -> dict[str, Any]:

@@ -345,3 +345,14 @@ def test_training_serving_skew_compares_a_versions_first_hours_with_its_training
     assert by["v1"]["since"] == seed.START.isoformat() and by["v1"]["rows"] == 600
     assert by["v1"]["skewed"] == ["age"]
     assert by["v8"]["note"] == "no traffic for this version yet"
+
+
+def test_multivariate_drift_on_demand(world: World) -> None:
+    res = monitoring(world.store, "churn", bucket="day", multivariate=True)
+    mv = [w["multivariate"] for w in res["windows"]]
+    assert all(m["available"] for m in mv)
+    assert mv[3]["domain_classifier"]["flagged"] and mv[3]["domain_classifier"]["auc"] > 0.8
+    assert mv[3]["domain_classifier"]["top_features"][0][0] in ("age", "plan")
+    assert not mv[1]["domain_classifier"]["flagged"]
+    assert mv[3]["pca_reconstruction"]["ratio"] > mv[1]["pca_reconstruction"]["ratio"]
+    assert "multivariate" not in monitoring(world.store, "churn", bucket="day")["windows"][0]
