@@ -300,6 +300,34 @@ async def put_monitors(request: Request, name: str) -> Response:
     return ORJSONResponse({"model": name, "stored": True, "config": config_json(cfg)})
 
 
+@router.post("/models/{name}/monitors/learn-thresholds", dependencies=ADMIN)
+def post_learn_thresholds(
+    request: Request,
+    name: str,
+    since: str | None = None,
+    until: str | None = None,
+    bucket: str = "day",
+    false_alarm_rate: float = Query(0.01, gt=0, lt=0.5),
+    save: bool = True,
+) -> Response:
+    """Learn per-column drift thresholds from a calm period (windows of ``bucket``), for a stated
+    false-alarm rate, and store them in the monitor configuration."""
+    from flywheel.monitor.thresholds import learn_drift_thresholds
+
+    store = _store(request)
+    return ORJSONResponse(
+        learn_drift_thresholds(
+            store,
+            name,
+            since=_required_time(since, "since"),
+            until=_required_time(until, "until"),
+            bucket=bucket,
+            false_alarm_rate=false_alarm_rate,
+            save=save,
+        )
+    )
+
+
 @router.get("/models/{name}/quality-rules", dependencies=READ)
 def get_quality_rules(request: Request, name: str, model_version: str | None = None) -> Response:
     """The data-quality rules in force (``source``: edited or inferred) and the inferred ones."""

@@ -356,3 +356,30 @@ def test_multivariate_drift_on_demand(world: World) -> None:
     assert not mv[1]["domain_classifier"]["flagged"]
     assert mv[3]["pca_reconstruction"]["ratio"] > mv[1]["pca_reconstruction"]["ratio"]
     assert "multivariate" not in monitoring(world.store, "churn", bucket="day")["windows"][0]
+
+
+def test_thresholds_learned_from_calm_days_quieten_a_restless_column(world: World) -> None:
+    from flywheel.monitor.config import load_config
+    from flywheel.monitor.thresholds import learn_drift_thresholds
+
+    hours = {"since": seed.START, "until": DRIFT_DAY}
+    res = learn_drift_thresholds(
+        world.store, "churn", bucket="hour", false_alarm_rate=0.05, save=False, **hours
+    )
+    assert res["windows"] == 72 and res["method"] == "empirical"
+    learned = res["column_thresholds"]["in.age"]["wasserstein"]
+    assert learned > 0.035  # hourly windows of 25 rows are noisier than the fixed default allows
+    assert load_config(world.store, "churn").drift.column_thresholds == {}
+    saved = learn_drift_thresholds(world.store, "churn", bucket="hour", false_alarm_rate=0.05, **hours)
+    assert (
+        load_config(world.store, "churn").drift.column_thresholds["in.age"]
+        == saved["column_thresholds"]["in.age"]
+    )
+    res = monitoring(world.store, "churn", bucket="day")
+    age = next(e for e in res["windows"][0]["drift"]["features"] if e["name"] == "age")
+    assert age["score"] == pytest.approx(
+        age["metrics"][age["metric"]] / saved["column_thresholds"]["in.age"][age["metric"]]
+    )
+    world.store.monitor.put_config("churn", {})
+    with pytest.raises(ValidationError, match="at least 3"):
+        learn_drift_thresholds(world.store, "churn", since=seed.START, until=seed.START + 2 * DAY)
