@@ -429,11 +429,15 @@ def save_reference(store: Any, ref: Reference) -> None:
 
 
 def load_reference(store: Any, model: str, model_version: str | None = None) -> Reference | None:
-    """The saved reference of ``model_version`` if any, else the model's default (or ``None``)."""
+    """The saved reference of ``model_version`` if any, else the model's default, else the newest
+    version's (the training data of the version most recently registered), else ``None``."""
     rec = None
     if model_version:
         rec = store.monitor.get_reference(model, model_version)
     rec = rec or store.monitor.get_reference(model, "")
+    if rec is None:
+        saved = store.monitor.list_references(model)
+        rec = max(saved, key=lambda r: r.created_at) if saved else None
     if rec is None:
         return None
     spec = store.models.get(model).spec

@@ -319,3 +319,32 @@ def test_openapi_lists_the_monitoring_routes(client: TestClient) -> None:
         "application/vnd.apache.parquet"
         in paths["/v1/models/{name}/reference"]["post"]["requestBody"]["content"]
     )
+
+
+def test_without_a_default_the_newest_versions_reference_applies(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("versions") / "data", auth=False)
+    rng = np.random.default_rng(1)
+    with TestClient(create_app(settings)) as c:
+        assert c.post("/v1/models", json=seed.SPEC).status_code == 201
+        events, _ = seed.events(30, 10)
+        assert c.post(f"{M}/events", json={"events": events}).status_code == 200
+        for version, mean in (("v1", 40.0), ("v2", 70.0)):
+            table = pa.table({"age": rng.normal(mean, 10, 200), "plan": ["a"] * 200, "country": ["DE"] * 200})
+            buf = io.BytesIO()
+            pq.write_table(table, buf)
+            headers = {"content-type": "application/vnd.apache.parquet"}
+            assert (
+                c.post(
+                    f"{M}/reference?for_version={version}", content=buf.getvalue(), headers=headers
+                ).status_code
+                == 201
+            )
+        got = c.get(f"{M}/reference").json()
+        assert got["stored"] is True and got["reference"]["model_version"] == "v2"
+        ts = c.get(f"{M}/monitoring", params={"bucket": "day"}).json()
+        assert ts["reference"]["model_version"] == "v2"
+        assert "age" in ts["windows"][0]["drift"]["flagged"]  # served ages ~40, v2 trained on ~70
+        v1 = c.get(f"{M}/monitoring", params={"bucket": "day", "model_version": "v1"}).json()
+        assert v1["reference"]["model_version"] == "v1"
