@@ -387,18 +387,32 @@ def reference_from_table(
     return ref
 
 
+_IMPLICIT: dict[tuple[str, str, str], tuple[float, Reference]] = {}
+IMPLICIT_TTL_S = 300.0
+
+
 def implicit_reference(store: Any, model: str, hours: int = IMPLICIT_HOURS) -> Reference | None:
-    """The model's first ``hours`` hours of events, when no reference was set (not saved)."""
+    """The model's first ``hours`` hours of events, when no reference was set (not saved).
+
+    Kept in memory for ``IMPLICIT_TTL_S`` seconds per model and store, so pages and API calls
+    in a row do not rebuild it (late labels reach it within that time).
+    """
+    import time
+
     span = store.monitor.profile_span(model)
     if span is None:
         return None
     since = span[0]
-    ref = reference_from_window(store, model, since, since + timedelta(hours=hours), save_as=None)
-    ref.source = {
-        "kind": "implicit",
-        "since": since.isoformat(),
-        "until": (since + timedelta(hours=hours)).isoformat(),
-    }
+    key = (model, since.isoformat(), f"{store.db.url}|{store.events.root}")
+    hit = _IMPLICIT.get(key)
+    if hit is not None and time.monotonic() - hit[0] < IMPLICIT_TTL_S:
+        return hit[1]
+    until = since + timedelta(hours=hours)
+    ref = reference_from_window(store, model, since, until, save_as=None)
+    ref.source = {"kind": "implicit", "since": since.isoformat(), "until": until.isoformat()}
+    if len(_IMPLICIT) > 64:
+        _IMPLICIT.clear()
+    _IMPLICIT[key] = (time.monotonic(), ref)
     return ref
 
 
