@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from flywheel import __version__
 from flywheel.errors import ValidationError
 from flywheel.ingest.service import IngestService
+from flywheel.jobs.local import LocalWorkers
 from flywheel.monitor.ingest_hook import install as install_profiling
 from flywheel.server import errors
 from flywheel.server.api import router as api_router
@@ -28,8 +29,8 @@ from flywheel.server.auth import COOKIE, require
 from flywheel.server.metrics import LatencyMiddleware, Metrics
 from flywheel.settings import Settings, is_loopback
 from flywheel.store import Store, open_store
-from flywheel.ui import monitor as monitor_pages
 from flywheel.ui import label as label_pages
+from flywheel.ui import monitor as monitor_pages
 from flywheel.ui import pages
 from flywheel.ui import registry as registry_pages
 
@@ -58,9 +59,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 "authentication is OFF: the server is bound to %s only and accepts requests without keys",
                 settings.host,
             )
-        yield
-        if owns_store:
-            store.close()
+        # Job workers run in their own processes beside the server (none by default in tests).
+        workers = LocalWorkers(settings, settings.workers)
+        workers.start()
+        try:
+            yield
+        finally:
+            workers.stop()
+            if owns_store:
+                store.close()
 
     app = FastAPI(
         title="Flywheel",
