@@ -52,6 +52,13 @@ def demo(ctx: click.Context, rows: int | None, serve: bool, port: int) -> None:
     click.echo(
         f"curation queued {summary.queued_for_labelling} event(s) for labelling, each with the reason why"
     )
+    verdict = "blessed and promoted" if summary.gate_passed else "refused by the gate"
+    click.echo(
+        f"retrained candidate v{summary.candidate_version} on the newest 10,000 labelled events: {verdict}"
+    )
+    for reason in summary.gate_reasons[:5]:
+        click.echo(f"  - {reason}")
+    click.echo(f"champion is now v{summary.champion_version}")
     if summary.sdk_stats.get("dropped") or summary.sdk_stats.get("failed"):
         click.secho(f"SDK reported problems: {summary.sdk_stats}", fg="yellow")
     if serve:

@@ -57,6 +57,10 @@ class DemoSummary:
     sdk_stats: dict[str, Any] = field(default_factory=dict)
     alerts: list[str] = field(default_factory=list)
     queued_for_labelling: int = 0
+    candidate_version: int | None = None
+    gate_passed: bool | None = None
+    gate_reasons: list[str] = field(default_factory=list)
+    champion_version: int | None = None
 
 
 def load_frame(rows: int | None = None) -> pd.DataFrame:
@@ -78,6 +82,7 @@ def run_demo(
     label_delay: int = 48,
     feedback_rate: float = 0.3,
     seed: int = 0,
+    n_trials: int = 5,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoSummary:
     """Register the model, train it, and stream the rest of Elec2 through the SDK."""
@@ -156,6 +161,57 @@ def run_demo(
     # Curation: queue the events most worth labelling from that week, with the reason why.
     run = run_curation(store, MODEL, CurationRequest(until=ts[-1] + STEP))
     summary.queued_for_labelling = run.picked
+    retrain(store, settings, model, summary, n_trials=n_trials)
     store.close()
     summary.events = len(stream)
     return summary
+
+
+def _run_inline(store: Any, settings: Settings, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Submit a job and run it in this process (the demo has no worker running)."""
+    from flywheel.errors import FlywheelError
+    from flywheel.jobs import run_job
+    from flywheel.jobs.runner import worker_name
+
+    job = store.jobs.submit(kind, params, model=MODEL)
+    claimed = store.jobs.claim(worker_name(), job_id=job.job_id)
+    assert claimed is not None
+    done = run_job(store, settings, claimed)
+    if done.status != "succeeded":
+        raise FlywheelError(f"the demo's {kind} job {done.job_id} {done.status}: {done.error}")
+    return dict(done.result or {})
+
+
+def retrain(store: Any, settings: Settings, first: Any, summary: DemoSummary, *, n_trials: int) -> None:
+    """The first model becomes champion; a candidate is retrained on the most recent labelled
+    window, evaluated against it per slice, and promoted only if the gate blesses it."""
+    from flywheel.datasets.service import DatasetService
+    from flywheel.deploy.registry import Registry
+
+    registry = Registry(store)
+    v1 = registry.register(MODEL, first, metrics={"trained_on": "first 30% of Elec2"})
+    registry.promote(
+        MODEL,
+        v1.version,
+        who="demo",
+        why="the first model",
+        override_reason="first model: no champion to compare with",
+    )
+    ds = DatasetService(store).build(MODEL, rule={"kind": "window", "rows": 10_000})
+    trained = _run_inline(
+        store, settings, "train", {"model": MODEL, "dataset": ds.record.dataset_id, "n_trials": n_trials}
+    )
+    summary.candidate_version = int(trained["version"])
+    verdict = _run_inline(
+        store, settings, "evaluate", {"model": MODEL, "candidate": summary.candidate_version}
+    )
+    summary.gate_passed = bool(verdict["passed"])
+    summary.gate_reasons = list(verdict.get("reasons") or [])
+    if summary.gate_passed:
+        registry.promote(
+            MODEL,
+            summary.candidate_version,
+            who="demo",
+            why="retrained on the newest labelled window; gate passed",
+        )
+    summary.champion_version = registry.aliases(MODEL).get("champion")
