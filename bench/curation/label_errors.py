@@ -34,6 +34,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -109,13 +110,13 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
 
 
-def run(quick: bool) -> dict[str, object]:
+def run(quick: bool) -> dict[str, Any]:
     X, y = load_digits(return_X_y=True)
     rates = (0.05,) if quick else RATES
     seeds = range(2 if quick else 5)
     kinds = ("ensemble",) if quick else ("ensemble", "lr")
     notes: list[str] = []
-    cases: dict[str, dict[str, object]] = {}
+    cases: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for kind in kinds:
@@ -152,15 +153,15 @@ def run(quick: bool) -> dict[str, object]:
         else:
             notes.append(f"cleanlab figures left out: {CLEANLAB_PY} is missing")
 
-    rows_out: list[dict[str, object]] = []
+    rows_out: list[dict[str, Any]] = []
     figures: dict[str, float] = {}
     for kind in kinds:
         for rate in rates:
             group = [c for name, c in cases.items() if c["kind"] == kind and c["rate"] == rate]
             names = [n for n, c in cases.items() if c["kind"] == kind and c["rate"] == rate]
-            row: dict[str, object] = {"probabilities": kind, "noise": rate}
+            row: dict[str, Any] = {"probabilities": kind, "noise": rate}
             for method in ("rank_count", "confident_joint", "argmax"):
-                p, r, f = np.mean([c["flywheel"][method] for c in group], axis=0)  # type: ignore[index]
+                p, r, f = np.mean([c["flywheel"][method] for c in group], axis=0)
                 row[f"flywheel_{method}"] = {"precision": p, "recall": r, "f1": f}
             if peer:
                 variants = {}
@@ -174,13 +175,13 @@ def run(quick: bool) -> dict[str, object]:
             rows_out.append(row)
             suffix = pct(rate) + ("" if kind == "ensemble" else "_lr")
             ours = row["flywheel_rank_count"]
-            figures[f"label_error_f1_{suffix}"] = ours["f1"]  # type: ignore[index]
-            figures[f"label_error_precision_{suffix}"] = ours["precision"]  # type: ignore[index]
-            figures[f"label_error_recall_{suffix}"] = ours["recall"]  # type: ignore[index]
+            figures[f"label_error_f1_{suffix}"] = ours["f1"]
+            figures[f"label_error_precision_{suffix}"] = ours["precision"]
+            figures[f"label_error_recall_{suffix}"] = ours["recall"]
             if peer:
                 cl = row["cleanlab"]
-                figures[f"cleanlab_label_error_f1_{suffix}"] = cl["prune_by_noise_rate"]["f1"]  # type: ignore[index]
-                figures[f"cleanlab_best_label_error_f1_{suffix}"] = max(v["f1"] for v in cl.values())  # type: ignore[attr-defined]
+                figures[f"cleanlab_label_error_f1_{suffix}"] = cl["prune_by_noise_rate"]["f1"]
+                figures[f"cleanlab_best_label_error_f1_{suffix}"] = max(v["f1"] for v in cl.values())
     return {
         "figures": figures,
         "targets": TARGETS,
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     result = run(args.quick)
     print(f"\n{'probabilities':<14}{'noise':>6}  {'method':<34}{'precision':>10}{'recall':>8}{'F1':>8}")
-    for row in result["rows"]:  # type: ignore[attr-defined]
+    for row in result["rows"]:
         entries = [
             (f"flywheel {m}", row[f"flywheel_{m}"]) for m in ("rank_count", "confident_joint", "argmax")
         ]
@@ -213,9 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s['precision']:>10.3f}{s['recall']:>8.3f}{s['f1']:>8.3f}"
             )
     print("\nfigures:")
-    for k, v in result["figures"].items():  # type: ignore[attr-defined]
+    for k, v in result["figures"].items():
         print(f"  {k:<44} {v:.4f}")
-    for note in result["notes"]:  # type: ignore[attr-defined]
+    for note in result["notes"]:
         print("note:", note)
     print(result["machine"])
     if args.json:

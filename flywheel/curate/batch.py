@@ -20,7 +20,7 @@ Classes are column indices: ``probabilities[:, j]`` is the probability of class 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -147,15 +147,6 @@ class CandidateBatch:
         changes["slices"] = {k: v[idx] for k, v in self.slices.items()}
         changes["challenger_probabilities"] = {k: v[idx] for k, v in self.challenger_probabilities.items()}
         return replace(self, **changes)
-
-    def field_names(self) -> list[str]:
-        """Names of the optional fields that hold data in this batch."""
-        present = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name != "event_ids" and value is not None and not (isinstance(value, Mapping) and not value):
-                present.append(f.name)
-        return present
 
 
 def _set(obj: CandidateBatch, name: str, value: Any) -> None:
