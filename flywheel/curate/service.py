@@ -52,7 +52,8 @@ from flywheel.ingest.records import table_to_events
 from flywheel.schema import FeatureKind, ModelSpec
 from flywheel.store import Store
 from flywheel.store.eventlog import INPUT_PREFIX, PROBA_PREFIX
-from flywheel.store.label import CurationRun, Schedule
+from flywheel.store.label import CurationRun
+from flywheel.store.label_reviews import Schedule
 
 Progress = Callable[[float, str], None]
 FLAG_KINDS = ("thumbs_down", "flag")

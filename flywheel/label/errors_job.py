@@ -34,7 +34,7 @@ from flywheel.errors import ValidationError
 from flywheel.label.label_errors import estimate_num_issues, find_label_errors, out_of_fold_probabilities
 from flywheel.label.service import label_row, parse
 from flywheel.store import Store
-from flywheel.store.label import LabelErrorReview
+from flywheel.store.label_reviews import LabelErrorReview
 
 
 class LabelErrorsRequest(BaseModel):

@@ -20,7 +20,8 @@ from flywheel.label.errors_job import LabelErrorsRequest, find_suspects, review
 from flywheel.label.service import EXPORT_FORMATS, LabellingService, parse
 from flywheel.server.api import ORJSONResponse, read_body
 from flywheel.server.auth import require
-from flywheel.store.label import REVIEW_STATUSES, STATUSES
+from flywheel.store.label import STATUSES
+from flywheel.store.label_reviews import REVIEW_STATUSES
 
 router = APIRouter(prefix="/v1", tags=["curation and labelling"])
 READ = [Depends(require("read"))]

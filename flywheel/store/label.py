@@ -1,4 +1,5 @@
-"""The labelling store: curation runs, the queue, assignments, and the label-error review queue.
+"""The labelling store: curation runs, the queue and its assignments (label-error reviews and
+schedules are in :mod:`flywheel.store.label_reviews`, mixed into the same class).
 
 Every change that touches a label and the work around it happens in one transaction: an
 annotation inserts the label row, closes the annotator's assignment and updates the queue
@@ -7,7 +8,7 @@ item together, so a crash leaves either all of it or none.
 A queue item's status follows from its assignments and labels (:meth:`LabellingStore._refresh`):
 
 - ``labelled``: ``k`` annotators labelled it and agree, or an adjudication label exists, or
-  a label arrived from elsewhere (an outcome or an import) before anyone was given it;
+  a label arrived from elsewhere (an outcome or an import): no annotator is needed any more;
 - ``adjudicating``: ``k`` labels that disagree, waiting for an adjudicator;
 - ``skipped``: skipped by as many annotators as it wants labels (``requeue`` reopens it);
 - ``assigned``: someone holds it now (an assignment younger than the time-to-live);
@@ -29,20 +30,18 @@ from sqlalchemy import Connection, and_, delete, exists, func, select, update
 from flywheel.errors import Conflict, NotFound
 from flywheel.store import tables as t
 from flywheel.store.db import Database
+from flywheel.store.label_reviews import ReviewsAndSchedules
 from flywheel.store.meta import utcnow
 from flywheel.store.tables_label import (
     curation_runs,
-    curation_schedules,
     label_assignments,
-    label_error_reviews,
     label_queue,
 )
 
 STATUSES = ("queued", "assigned", "labelled", "skipped", "adjudicating")
 OPEN = ("queued", "assigned")
-REVIEW_STATUSES = ("open", "relabelled", "confirmed")
 ASSIGNMENT_TTL = timedelta(minutes=30)
-q, a, r = label_queue, label_assignments, label_error_reviews
+q, a = label_queue, label_assignments
 
 
 def _dumps(v: Any) -> str:
@@ -132,46 +131,6 @@ class AnnotatorLabel:
     run_id: str
 
 
-@dataclass(frozen=True)
-class LabelErrorReview:
-    model: str
-    event_id: str
-    label_id: str | None
-    given: Any
-    suggested: Any
-    score: float
-    status: str
-    method: str
-    job_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    reviewed_at: datetime | None
-    reviewer: str | None
-    new_label_id: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        for k in ("created_at", "updated_at", "reviewed_at"):
-            d[k] = _iso(d[k])
-        return d
-
-
-@dataclass(frozen=True)
-class Schedule:
-    model: str
-    interval_s: int
-    config: dict[str, Any]
-    enabled: bool
-    next_run_at: datetime
-    last_run_at: datetime | None
-    last_job_id: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["next_run_at"], d["last_run_at"] = _iso(self.next_run_at), _iso(self.last_run_at)
-        return d
-
-
 def _run(row: Any) -> CurationRun:
     return CurationRun(
         row.run_id,
@@ -211,38 +170,7 @@ def _item(row: Any) -> QueueItem:
     )
 
 
-def _review(row: Any) -> LabelErrorReview:
-    return LabelErrorReview(
-        row.model,
-        row.event_id,
-        row.label_id,
-        orjson.loads(row.given),
-        orjson.loads(row.suggested),
-        row.score,
-        row.status,
-        row.method,
-        row.job_id,
-        row.created_at,
-        row.updated_at,
-        row.reviewed_at,
-        row.reviewer,
-        row.new_label_id,
-    )
-
-
-def _schedule(row: Any) -> Schedule:
-    return Schedule(
-        row.model,
-        row.interval_s,
-        orjson.loads(row.config),
-        bool(row.enabled),
-        row.next_run_at,
-        row.last_run_at,
-        row.last_job_id,
-    )
-
-
-class LabellingStore:
+class LabellingStore(ReviewsAndSchedules):
     """Curation runs, the labelling queue and its assignments, label-error reviews, schedules."""
 
     def __init__(self, db: Database, assignment_ttl: timedelta = ASSIGNMENT_TTL) -> None:
@@ -484,20 +412,21 @@ class LabellingStore:
         held = conn.execute(own).scalar()
         if held is not None:
             return str(held)
-        while True:
+        # A few passes: candidates seen in one pass may be taken by concurrent requests
+        # before this one locks them (PostgreSQL); the next pass sees what they committed.
+        for _ in range(5):
             stmt = self._available(model, annotator, run_id, now).order_by(
                 q.c.created_at, q.c.rank, q.c.event_id
             )
-            stmt = stmt.limit(32)
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update(of=q, skip_locked=True)
-            ids = [x[0] for x in conn.execute(stmt).all()]
+            ids = [x[0] for x in conn.execute(stmt.limit(32)).all()]
             if not ids:
                 return None
             done_elsewhere = _labelled_elsewhere(conn, model, ids)
             for eid in ids:
                 if eid in done_elsewhere:
                     self._refresh(conn, model, eid, now)  # marks it labelled
+                    continue
+                if not self._has_room(conn, model, eid, annotator, now):
                     continue
                 conn.execute(
                     a.insert().values(
@@ -506,6 +435,25 @@ class LabellingStore:
                 )
                 self._refresh(conn, model, eid, now)
                 return str(eid)
+        return None
+
+    def _has_room(self, conn: Connection, model: str, event_id: str, annotator: str, now: datetime) -> bool:
+        """Lock the item (skipping it if another request holds it) and check it still takes ``annotator``."""
+        stmt = select(q.c.k, q.c.n_labels, q.c.status).where(q.c.model == model, q.c.event_id == event_id)
+        if not self.db.is_sqlite:  # SQLite has one writer: nothing to lock
+            stmt = stmt.with_for_update(skip_locked=True)
+        item = conn.execute(stmt).first()
+        if item is None or item.status not in OPEN:
+            return False
+        rows = conn.execute(
+            select(a.c.annotator, a.c.status, a.c.assigned_at).where(
+                a.c.model == model, a.c.event_id == event_id
+            )
+        ).all()
+        if any(x.annotator == annotator for x in rows):
+            return False
+        held = sum(1 for x in rows if x.status == "assigned" and x.assigned_at >= now - self.assignment_ttl)
+        return bool(item.n_labels + held < item.k)
 
     def annotate(
         self,
@@ -727,181 +675,6 @@ class LabellingStore:
                 n_skips=skips,
                 assigned_to=rows[-1].annotator if rows else None,
                 updated_at=now,
-            )
-        )
-
-    # -- label-error reviews ----------------------------------------------------------------
-    def add_label_errors(
-        self, model: str, findings: Sequence[dict[str, Any]], job_id: str | None
-    ) -> dict[str, int]:
-        """Put suspects into the review queue.
-
-        Each finding holds ``event_id``, ``label_id``, ``given``, ``suggested``, ``score`` and
-        ``method``. An open review is updated; a reviewed one reopens only when the label it
-        judged changed since (a new label came in).
-        """
-
-        def fn(conn: Connection) -> dict[str, int]:
-            now = utcnow()
-            ids = [f["event_id"] for f in findings]
-            current = (
-                {
-                    x.event_id: x
-                    for x in conn.execute(select(r).where(r.c.model == model, r.c.event_id.in_(ids))).all()
-                }
-                if ids
-                else {}
-            )
-            added = updated = kept = 0
-            for f in findings:
-                values = {
-                    "label_id": f["label_id"],
-                    "given": _dumps(f["given"]),
-                    "suggested": _dumps(f["suggested"]),
-                    "score": float(f["score"]),
-                    "method": f["method"],
-                    "job_id": job_id,
-                    "updated_at": now,
-                }
-                old = current.get(f["event_id"])
-                if old is None:
-                    conn.execute(
-                        r.insert().values(
-                            model=model, event_id=f["event_id"], status="open", created_at=now, **values
-                        )
-                    )
-                    added += 1
-                elif old.status == "open" or old.label_id != f["label_id"]:
-                    conn.execute(
-                        update(r)
-                        .where(r.c.model == model, r.c.event_id == f["event_id"])
-                        .values(status="open", reviewed_at=None, reviewer=None, new_label_id=None, **values)
-                    )
-                    updated += 1
-                else:
-                    kept += 1
-            return {"added": added, "updated": updated, "already_reviewed": kept}
-
-        return self.db.write(fn)
-
-    def label_errors(
-        self, model: str, status: str | None = "open", limit: int = 100, offset: int = 0
-    ) -> builtins.list[LabelErrorReview]:
-        stmt = select(r).where(r.c.model == model)
-        if status:
-            stmt = stmt.where(r.c.status == status)
-        stmt = stmt.order_by(r.c.score.desc(), r.c.event_id).limit(limit).offset(offset)
-        return [_review(x) for x in self.db.read(lambda c: c.execute(stmt).all())]
-
-    def label_error(self, model: str, event_id: str) -> LabelErrorReview:
-        row = self.db.read(
-            lambda c: c.execute(select(r).where(r.c.model == model, r.c.event_id == event_id)).first()
-        )
-        if row is None:
-            raise NotFound(f"event {event_id!r} of model {model!r} is not in the label-error review queue")
-        return _review(row)
-
-    def label_error_counts(self, model: str) -> dict[str, int]:
-        stmt = select(r.c.status, func.count()).where(r.c.model == model).group_by(r.c.status)
-        found: dict[str, int] = dict(self.db.read(lambda c: c.execute(stmt).all()))
-        return {s: int(found.get(s, 0)) for s in REVIEW_STATUSES}
-
-    def review_label_error(
-        self, model: str, event_id: str, status: str, reviewer: str, label_row: dict[str, Any]
-    ) -> LabelErrorReview:
-        """Close an open review: ``relabelled`` or ``confirmed``, with the reviewer's label row."""
-
-        def fn(conn: Connection) -> None:
-            now = utcnow()
-            cur = conn.execute(
-                select(r.c.status).where(r.c.model == model, r.c.event_id == event_id)
-            ).scalar()
-            if cur is None:
-                raise NotFound(
-                    f"event {event_id!r} of model {model!r} is not in the label-error review queue"
-                )
-            if cur != "open":
-                raise Conflict(f"the suspected label of event {event_id!r} was already reviewed ({cur})")
-            conn.execute(t.labels.insert().values(**label_row, model=model))
-            conn.execute(
-                update(r)
-                .where(r.c.model == model, r.c.event_id == event_id)
-                .values(
-                    status=status,
-                    reviewed_at=now,
-                    reviewer=reviewer,
-                    new_label_id=label_row["label_id"],
-                    updated_at=now,
-                )
-            )
-
-        self.db.write(fn)
-        return self.label_error(model, event_id)
-
-    # -- schedules ----------------------------------------------------------------------------
-    def set_schedule(
-        self, model: str, interval_s: int, config: dict[str, Any], enabled: bool = True
-    ) -> Schedule:
-        def fn(conn: Connection) -> None:
-            now = utcnow()
-            values = {
-                "interval_s": interval_s,
-                "config": _dumps(config),
-                "enabled": enabled,
-                "next_run_at": now + timedelta(seconds=interval_s),
-                "updated_at": now,
-            }
-            found = conn.execute(
-                select(curation_schedules.c.model).where(curation_schedules.c.model == model)
-            ).first()
-            if found is None:
-                conn.execute(curation_schedules.insert().values(model=model, **values))
-            else:
-                conn.execute(
-                    update(curation_schedules).where(curation_schedules.c.model == model).values(**values)
-                )
-
-        self.db.write(fn)
-        sched = self.schedule(model)
-        assert sched is not None
-        return sched
-
-    def schedule(self, model: str) -> Schedule | None:
-        row = self.db.read(
-            lambda c: c.execute(select(curation_schedules).where(curation_schedules.c.model == model)).first()
-        )
-        return None if row is None else _schedule(row)
-
-    def due_schedules(self, now: datetime) -> builtins.list[Schedule]:
-        stmt = select(curation_schedules).where(
-            curation_schedules.c.enabled.is_(True), curation_schedules.c.next_run_at <= now
-        )
-        return [_schedule(x) for x in self.db.read(lambda c: c.execute(stmt).all())]
-
-    def claim_schedule(self, sched: Schedule, now: datetime) -> bool:
-        """Advance a due schedule to its next time, once: only one of several racing workers wins."""
-        nxt = max(sched.next_run_at + timedelta(seconds=sched.interval_s), now)
-
-        def fn(conn: Connection) -> bool:
-            res = conn.execute(
-                update(curation_schedules)
-                .where(
-                    curation_schedules.c.model == sched.model,
-                    curation_schedules.c.next_run_at == sched.next_run_at,
-                )
-                .values(next_run_at=nxt, last_run_at=now)
-            )
-            return bool(res.rowcount == 1)
-
-        return self.db.write(fn)
-
-    def schedule_started(self, model: str, job_id: str) -> None:
-        """Record the job a schedule started."""
-        self.db.write(
-            lambda c: c.execute(
-                update(curation_schedules)
-                .where(curation_schedules.c.model == model)
-                .values(last_job_id=job_id)
             )
         )
 

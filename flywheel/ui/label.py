@@ -19,7 +19,8 @@ from fastapi import APIRouter, Request, Response
 
 from flywheel.errors import ValidationError
 from flywheel.label.service import LabellingService
-from flywheel.store.label import REVIEW_STATUSES, STATUSES
+from flywheel.store.label import STATUSES
+from flywheel.store.label_reviews import REVIEW_STATUSES
 from flywheel.ui import pages
 
 router = APIRouter(include_in_schema=False)

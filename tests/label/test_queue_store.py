@@ -242,3 +242,13 @@ def test_label_error_reviews_reopen_only_when_the_label_changed(store: Store) ->
     assert store.labelling.add_label_errors("m", [changed], "job3")["updated"] == 1
     assert store.labelling.label_error("m", "e1").status == "open"
     assert store.labelling.label_error_counts("m") == {"open": 1, "relabelled": 0, "confirmed": 0}
+
+
+def test_concurrent_requests_never_hand_one_item_to_two_people(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    run(store, [f"e{i}" for i in range(12)], k=1)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        got = list(pool.map(lambda who: nxt(store, who), [f"a{i}" for i in range(12)]))
+    assert sorted(got) == sorted(f"e{i}" for i in range(12))  # twelve people, twelve different items
+    assert store.labelling.counts("m")["assigned"] == 12
