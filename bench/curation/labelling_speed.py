@@ -18,7 +18,7 @@ Two real data sets, each its own model:
 
 ``label_ms_per_item_p50`` is the median over every accepted item of both; per-set medians and
 the 90th percentile are reported beside it. Run ``python bench/curation/labelling_speed.py
-[--quick] [--json PATH]``; ``--quick`` labels 40 items per set instead of 200.
+[--quick] [--json PATH]``; ``--quick`` labels 30 items per set instead of 200.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def run(quick: bool) -> dict[str, Any]:
 
     import flywheel
 
-    n = 40 if quick else 200
+    n = 30 if quick else 200
     sets = [digits_model(n + 10)]
     elec = elec2_model(n + 10)
     if elec is not None:
@@ -241,7 +241,7 @@ def run(quick: bool) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="40 items per data set instead of 200")
+    ap.add_argument("--quick", action="store_true", help="30 items per data set instead of 200")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     result = run(args.quick)

@@ -118,8 +118,8 @@ class ReviewsAndSchedules:
         """Put suspects into the review queue.
 
         Each finding holds ``event_id``, ``label_id``, ``given``, ``suggested``, ``score`` and
-        ``method``. An open review is updated; a reviewed one reopens only when the label it
-        judged changed since (a new label came in).
+        ``method``. An open review is updated; a reviewed one reopens only when the label in
+        question is neither the one it judged nor the reviewer's own (a new label came in).
         """
 
         def fn(conn: Connection) -> dict[str, int]:
@@ -152,7 +152,7 @@ class ReviewsAndSchedules:
                         )
                     )
                     added += 1
-                elif old.status == "open" or old.label_id != f["label_id"]:
+                elif old.status == "open" or f["label_id"] not in (old.label_id, old.new_label_id):
                     conn.execute(
                         update(r)
                         .where(r.c.model == model, r.c.event_id == f["event_id"])

@@ -238,6 +238,9 @@ def test_label_error_reviews_reopen_only_when_the_label_changed(store: Store) ->
             "m", "e1", "confirmed", "rev", row("e1", "cat", "rev", "adjudication", "x")
         )
     assert store.labelling.add_label_errors("m", [finding], "job2")["already_reviewed"] == 1
+    # The reviewer's own label, flagged again by a later search, does not reopen the review.
+    by_reviewer = {**finding, "label_id": reviewed.new_label_id}
+    assert store.labelling.add_label_errors("m", [by_reviewer], "job2")["already_reviewed"] == 1
     changed = {**finding, "label_id": "L2"}
     assert store.labelling.add_label_errors("m", [changed], "job3")["updated"] == 1
     assert store.labelling.label_error("m", "e1").status == "open"
