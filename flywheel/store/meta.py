@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_, update
+from sqlalchemy import Connection, func, select, update
 
 from flywheel.errors import NotFound, ValidationError
 from flywheel.schema import ModelSpec
@@ -139,25 +139,41 @@ class EventIndex:
         self.db = db
 
     def existing(self, model: str, keys: Sequence[tuple[int, str]]) -> set[str]:
-        """The event ids among ``keys`` that are already stored for ``model``."""
+        """The event ids among ``keys`` that are already stored for ``model``.
+
+        Keys are looked up by time range, a chunk of sorted keys at a time, and matched in
+        memory: a batch arriving in time order covers a narrow range, so each scan is short
+        and no statement carries thousands of bound parameters.
+        """
+        if not keys:
+            return set()
         c = t.event_index.c
+        ordered = sorted((int(ts), eid) for ts, eid in keys)
+        wanted = set(ordered)
 
         def fn(conn: Connection) -> set[str]:
             found: set[str] = set()
-            for i in range(0, len(keys), 5000):
-                chunk = [(int(ts), eid) for ts, eid in keys[i : i + 5000]]
-                stmt = select(c.event_id).where(c.model == model, tuple_(c.ts_us, c.event_id).in_(chunk))
-                found.update(r[0] for r in conn.execute(stmt))
+            for i in range(0, len(ordered), 2000):
+                lo, hi = ordered[i][0], ordered[min(i + 2000, len(ordered)) - 1][0]
+                stmt = select(c.ts_us, c.event_id).where(c.model == model, c.ts_us >= lo, c.ts_us <= hi)
+                found.update(eid for ts, eid in conn.execute(stmt) if (ts, eid) in wanted)
             return found
 
         return self.db.read(fn)
 
     def add(self, model: str, keys: Sequence[tuple[int, str]], ingested_at: datetime) -> None:
-        rows = [
-            {"model": model, "ts_us": int(ts), "event_id": e, "ingested_at": ingested_at}
-            for ts, e in sorted(keys)
-        ]
-        self.db.write(lambda c: self.db.insert_ignore(c, t.event_index, rows))
+        """Record keys (idempotent). A plain driver-level executemany: this is the ingest hot path."""
+        naive = ingested_at.astimezone(UTC).replace(tzinfo=None)
+        # The same text form SQLAlchemy's SQLite DateTime writes and reads.
+        at: Any = naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.db.is_sqlite else naive
+        rows = [(model, int(ts), eid, at) for ts, eid in sorted(keys)]
+        ph = "?" if self.db.is_sqlite else "%s"
+        sql = (
+            "INSERT INTO event_index (model, ts_us, event_id, ingested_at) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph}) ON CONFLICT DO NOTHING"
+        )
+        if rows:
+            self.db.write(lambda conn: conn.exec_driver_sql(sql, rows))
 
     def count(self, model: str) -> int:
         return self.db.read(
