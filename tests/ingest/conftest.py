@@ -1,4 +1,4 @@
-"""Fixtures for the ingest tests: a service whose store lives for a whole module, per backend."""
+"""Fixtures for the ingest tests: a service whose (migrated) store lives for a whole module, per backend."""
 
 from __future__ import annotations
 
@@ -8,16 +8,8 @@ import pytest
 
 from flywheel.ingest.service import IngestService
 from flywheel.store import open_store
+from tests.conftest import backend_params, shared_settings
 from tests.ingest.cases import SPEC, good_events
-from tests.store.helpers import (
-    backend_params,
-    backend_settings,
-    pg_shared_url,
-    shared_settings,
-    sqlite_template,
-)
-
-__all__ = ["backend_settings", "pg_shared_url", "sqlite_template"]
 
 
 @pytest.fixture(scope="module", params=backend_params())

@@ -13,16 +13,8 @@ from fastapi.testclient import TestClient
 from flywheel.server.app import create_app
 from flywheel.settings import Settings
 from flywheel.store import Store
+from tests.conftest import backend_params, shared_settings
 from tests.ingest.cases import SPEC_DICT, good_events
-from tests.store.helpers import (
-    backend_params,
-    backend_settings,
-    pg_shared_url,
-    shared_settings,
-    sqlite_template,
-)
-
-__all__ = ["backend_settings", "pg_shared_url", "sqlite_template"]
 
 
 @dataclass

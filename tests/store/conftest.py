@@ -1,5 +1,1 @@
-"""Store tests start from an already migrated, empty database (a copied SQLite file; a shared, emptied PostgreSQL one)."""
-
-from tests.store.helpers import backend_settings, pg_shared_url, sqlite_template
-
-__all__ = ["backend_settings", "pg_shared_url", "sqlite_template"]
+"""Store tests use the root conftest's fixtures: stores start from a migrated, empty template."""
