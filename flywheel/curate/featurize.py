@@ -164,12 +164,15 @@ class Featurizer:
         hasher = HashingVectorizer(n_features=2**18, alternate_sign=False, ngram_range=(1, 2), norm=None)
         counts = hasher.transform(docs)
         tfidf = TfidfTransformer().fit(counts)
-        weighted = tfidf.transform(counts)
-        dim = min(self.text_dim, weighted.shape[0] - 1, int((weighted.getnnz(axis=0) > 0).sum()) - 1)
+        # Only the hashed columns the window uses: the SVD then works in a space the size of
+        # the window's vocabulary, not of the hash (2**18), which keeps it fast.
+        used = np.flatnonzero(tfidf.transform(counts).getnnz(axis=0) > 0)
+        weighted = tfidf.transform(counts)[:, used]
+        dim = min(self.text_dim, weighted.shape[0] - 1, len(used) - 1)
         if dim < 1:
             return None
         svd = TruncatedSVD(n_components=dim, random_state=self.random_state).fit(weighted)
-        return hasher, tfidf, svd
+        return hasher, tfidf, used, svd
 
     def _fit_image(self, values: list[Any]) -> Any:
         grids = [self._grid(v) for v in values]
@@ -210,7 +213,7 @@ class Featurizer:
         if kind is FeatureKind.categorical:
             return len(state) + 1
         if kind is FeatureKind.text:
-            return int(state[2].n_components)
+            return int(state[3].n_components)
         if kind is FeatureKind.image:
             return self.image_side**2
         return int(state)
@@ -230,9 +233,9 @@ class Featurizer:
         return out / np.sqrt(2.0)
 
     def _transform_text(self, values: list[Any], state: Any) -> np.ndarray:
-        hasher, tfidf, svd = state
+        hasher, tfidf, used, svd = state
         docs = ["" if v is None else str(v) for v in values]
-        z = svd.transform(tfidf.transform(hasher.transform(docs)))
+        z = svd.transform(tfidf.transform(hasher.transform(docs))[:, used])
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         return np.asarray(z / np.where(norms > 0, norms, 1.0))
 
