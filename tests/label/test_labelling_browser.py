@@ -350,6 +350,37 @@ def test_queue_page_shows_counts_and_why_items_were_queued_like_its_twin(
     assert set(page.locator("table.queue td.status").all_inner_texts()) == {"skipped"}
 
 
+def test_regression_items_take_a_typed_number(page: Any, server: LiveServer) -> None:
+    spec = {"name": "price", "task": "regression", "features": [{"name": "rooms", "kind": "numeric"}]}
+    evs = [
+        {
+            "event_id": f"p{i}",
+            "timestamp": f"2026-03-02T10:{i:02d}:00Z",
+            "inputs": {"rooms": float(i % 6 + 1)},
+            "prediction": 100.0 + i,
+        }
+        for i in range(12)
+    ]
+    api(server, "POST", "/v1/models", json=spec)
+    api(server, "POST", "/v1/models/price/events", json={"events": evs})
+    api(server, "POST", "/v1/models/price/curation/runs", json={"policy": {"budget": 3}})
+    start_as(page, "/models/price/labelling/label", "eve")
+    eid = current(page)
+    box = page.locator("#number-input")
+    predicted = api(server, "GET", f"/v1/models/price/events/{eid}")["event"]["prediction"]
+    assert float(box.input_value()) == predicted
+    page.keyboard.press("Control+A")
+    page.keyboard.type("250.5")
+    press_and_wait(page, "Enter")
+    stored = api(server, "GET", f"/v1/models/price/events/{eid}")["labels"]
+    assert [(lb["value"], lb["annotator"]) for lb in stored] == [(250.5, "eve")]
+    nxt = current(page)
+    press_and_wait(page, "Enter")  # accept the pre-filled prediction
+    assert api(server, "GET", f"/v1/models/price/events/{nxt}")["labels"][0]["value"] == float(
+        api(server, "GET", f"/v1/models/price/events/{nxt}")["event"]["prediction"]
+    )
+
+
 def _decode_png(data: bytes) -> tuple[int, int, np.ndarray]:
     """Width, height and grey levels of an 8-bit greyscale PNG without filters (what present.py writes)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
