@@ -10,7 +10,8 @@ queue, each with the selector that chose it, its score and the signal behind it 
    ``daily_budget`` after ``spent_today``.
 3. **A random reserve, always.** ``ceil(random_share x budget)`` events (at least one) are
    drawn uniformly from all candidates *first* and marked ``for_evaluation``: labels that
-   estimate live accuracy without the bias of the other picks. Slice quotas do not touch them.
+   estimate live accuracy without the bias of the other picks. Slice quotas do not touch them;
+   in the queue they are spread evenly among the other picks.
 4. **Slice minimums.** For each :class:`SliceQuota` with a ``min``, the selectors fill that
    many from the slice before anything else; a ``max`` caps a slice's selector picks.
 5. **The mix.** The rest of the budget is shared among the selectors by ``weight``. A
@@ -258,14 +259,16 @@ class CurationPolicy:
         rng = np.random.default_rng(int(seeds[0]))
         n_random = min(budget, max(1, math.ceil(cfg.random_share * budget - 1e-9)))
         random_rows = np.sort(rng.choice(eligible, n_random, replace=False))
-        items: list[tuple[int, str, float, str, bool]] = [
+        reserve: list[tuple[int, str, float, str, bool]] = [
             (int(r), "random", 0.0, f"random {cfg.random_share:.0%} reserve for unbiased evaluation", True)
             for r in random_rows
         ]
         rest = np.setdiff1d(eligible, random_rows)
         n_select = budget - n_random
-        if n_select > 0 and len(rest):
-            items += self._select(batch.take(rest), rest, n_select, seeds, notes)
+        picked = (
+            self._select(batch.take(rest), rest, n_select, seeds, notes) if n_select > 0 and len(rest) else []
+        )
+        items = _spread(reserve, picked)
         queued = [
             QueuedItem(str(batch.event_ids[row]), row, rank, sel, score, signal, for_eval)
             for rank, (row, sel, score, signal, for_eval) in enumerate(items)
@@ -397,6 +400,19 @@ class CurationPolicy:
         for k, (i, m, tag) in enumerate(picks):
             out.append((int(rows[i]), m.label, float(m.scores[i]), signals[k] + tag, False))
         return out
+
+
+def _spread(reserve: list[Any], picked: list[Any]) -> list[Any]:
+    """Queue order: the selectors' picks in turn order, reserve items evenly among them.
+
+    Spread out, a half-finished batch still holds its share of the unbiased sample.
+    """
+    total = len(reserve) + len(picked)
+    slots = {int((k + 0.5) * total / len(reserve)) for k in range(len(reserve))} if reserve else set()
+    out, r, p = [], iter(reserve), iter(picked)
+    for position in range(total):
+        out.append(next(r) if position in slots else next(p))
+    return out
 
 
 def _needs(selector: Selector) -> tuple[str, ...]:

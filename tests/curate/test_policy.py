@@ -213,3 +213,9 @@ def test_config_rejects_unknown_selectors_bad_params_and_repeated_quotas() -> No
 def test_config_round_trips_through_json() -> None:
     config = PolicyConfig(budget=12, quotas=[SliceQuota(slice="country", value="FR", min=2)], seed=3)
     assert PolicyConfig.model_validate_json(config.model_dump_json()) == config
+
+
+def test_reserve_is_spread_through_the_queue_not_bunched_at_the_top() -> None:
+    result = _run(PolicyConfig(budget=40), _batch())
+    ranks = [i.rank for i in result.items if i.for_evaluation]
+    assert ranks == [5, 15, 25, 35]
