@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -75,6 +76,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             raise pytest.UsageError(f"FLYWHEEL_REQUIRE_BROWSER=1 but there is no Chromium at {chromium}")
 
 
+# -- parallel runs (pytest-xdist) ---------------------------------------------------------
+# scripts/test runs ``-n 2 --dist loadgroup``. pytest-xdist's own loadgroup cannot group on
+# pytest 9 (it renames node ids, which pytest 9 no longer allows), so this conftest brings its
+# own scheduler for that mode: tests sharing a module- or class-scoped fixture (a seeded live
+# server, a browser, a shared store) form one unit that runs on one worker, in file order, so
+# the fixture is built once; tests marked ``xdist_group(name)`` form one unit per name; every
+# other test is a unit of its own. Units go out heaviest first (shared setup and ``slow`` tests
+# count more), so that no long test starts last. Workers tell the controller the units through
+# a small JSON file, since the controller itself collects nothing.
+_UNITS_KEY = "flywheel_units_dir"
+_UNITS_DIR = pytest.StashKey[Path]()
+
+
 def _uses_wide_fixture(item: pytest.Item) -> bool:
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
@@ -86,16 +100,83 @@ def _uses_wide_fixture(item: pytest.Item) -> bool:
     )
 
 
-@pytest.hookimpl(tryfirst=True)
+def _unit_of(item: pytest.Item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    if mark is not None:
+        return "group:" + str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+    if _uses_wide_fixture(item):
+        return "file:" + item.nodeid.split("::", 1)[0]
+    return item.nodeid
+
+
+def _weight(item: pytest.Item) -> int:
+    return 8 if item.get_closest_marker("slow") is not None else 1
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _is_xdist_controller(config) and config.getoption("dist", "no") == "loadgroup":
+        config.stash[_UNITS_DIR] = Path(tempfile.mkdtemp(prefix="fw-xdist-units-"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    units_dir = config.stash.get(_UNITS_DIR, None)
+    if units_dir is not None:
+        shutil.rmtree(units_dir, ignore_errors=True)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and bool(config.getoption("numprocesses", None))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    units_dir = node.config.stash.get(_UNITS_DIR, None)
+    if units_dir is not None:
+        node.workerinput[_UNITS_KEY] = str(units_dir)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Under ``-n N --dist loadgroup`` (scripts/test), tests that share a module-scoped fixture
-    # (a seeded live server, a browser, a shared store) run on one worker, so that fixture is
-    # built once; every other test is handed out on its own. Runs before xdist reads the marks.
-    if config.getoption("dist", "no") != "loadgroup":
+    workerinput = getattr(config, "workerinput", None)
+    if not workerinput or _UNITS_KEY not in workerinput:
         return
+    units: dict[str, list[pytest.Item]] = {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is None and _uses_wide_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        units.setdefault(_unit_of(item), []).append(item)
+    weight = {
+        unit: sum(_weight(i) for i in members) + (8 if unit.startswith("file:") else 0)
+        for unit, members in units.items()
+    }
+    order = sorted(units, key=lambda u: -weight[u])  # stable: ties keep collection order
+    items[:] = [item for unit in order for item in units[unit]]
+    out = Path(workerinput[_UNITS_KEY]) / f"{workerinput.get('workerid', 'w')}.json"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({item.nodeid: unit for unit in order for item in units[unit]}))
+    tmp.replace(out)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    found = config.stash.get(_UNITS_DIR, None)
+    if found is None:
+        return None
+    units_dir: Path = found
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        """Hands out the units the workers computed, in the order they collected them."""
+
+        _units: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self._units is None:
+                self._units = {}
+                for f in sorted(units_dir.glob("*.json")):
+                    self._units.update(json.loads(f.read_text()))
+            return self._units.get(nodeid, nodeid)
+
+    config.option.loadscopereorder = False  # keep the workers' heaviest-first order
+    return UnitScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
