@@ -54,7 +54,7 @@ def demo(ctx: click.Context, rows: int | None, serve: bool, port: int) -> None:
     )
     verdict = "blessed and promoted" if summary.gate_passed else "refused by the gate"
     click.echo(
-        f"retrained candidate v{summary.candidate_version} on the newest 10,000 labelled events: {verdict}"
+        f"retrained candidate v{summary.candidate_version} on the newest labelled window (up to 10,000 events): {verdict}"
     )
     for reason in summary.gate_reasons[:5]:
         click.echo(f"  - {reason}")
