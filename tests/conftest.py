@@ -48,18 +48,18 @@ PG_URL = os.environ.get("FLYWHEEL_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under pytest-xdist
 
-# Hypothesis: no per-example deadline (a loaded CI machine makes timings meaningless) and no
-# "too slow" health check; the number of examples stays what each test asks for.
+# Hypothesis: no per-example deadline (a loaded machine makes timings meaningless) and no
+# "too slow" health check; the number of examples stays what each test asks for. On a CI
+# machine (``CI`` set) Hypothesis's built-in "ci" profile applies instead: the same, plus a
+# fixed seed and no example database, so a CI run is reproducible. FLYWHEEL_HYPOTHESIS_PROFILE
+# names a profile explicitly ("flywheel", "ci", "default").
 hypothesis_settings.register_profile(
-    "flywheel",
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    print_blob=True,
+    "flywheel", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-hypothesis_settings.register_profile(
-    "thorough", parent=hypothesis_settings.get_profile("flywheel"), max_examples=1000
-)
-hypothesis_settings.load_profile(os.environ.get("FLYWHEEL_HYPOTHESIS_PROFILE", "flywheel"))
+if os.environ.get("FLYWHEEL_HYPOTHESIS_PROFILE"):
+    hypothesis_settings.load_profile(os.environ["FLYWHEEL_HYPOTHESIS_PROFILE"])
+elif hypothesis_settings.get_current_profile_name() != "ci":
+    hypothesis_settings.load_profile("flywheel")
 
 
 def backend_params() -> list[Any]:
