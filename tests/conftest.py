@@ -77,14 +77,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 # -- parallel runs (pytest-xdist) ---------------------------------------------------------
-# scripts/test runs ``-n 2 --dist loadgroup``. pytest-xdist's own loadgroup cannot group on
-# pytest 9 (it renames node ids, which pytest 9 no longer allows), so this conftest brings its
-# own scheduler for that mode: tests sharing a module- or class-scoped fixture (a seeded live
-# server, a browser, a shared store) form one unit that runs on one worker, in file order, so
-# the fixture is built once; tests marked ``xdist_group(name)`` form one unit per name; every
-# other test is a unit of its own. Units go out heaviest first (shared setup and ``slow`` tests
-# count more), so that no long test starts last. Workers tell the controller the units through
-# a small JSON file, since the controller itself collects nothing.
+# addopts has ``--dist loadgroup``; scripts/test adds ``-n 2``. pytest-xdist's own loadgroup
+# cannot group on pytest 9 (it renames node ids, which pytest 9 no longer allows), so this
+# conftest brings its own scheduler for that mode. Tests sharing a module- or class-scoped
+# fixture (a seeded live server, a browser, a shared store) form one unit that runs on one
+# worker, in file order, so the fixture is built once and tests that build on each other's
+# state keep their order; tests marked ``xdist_group(name)`` form one unit per name; every
+# other test is a unit of its own. Units go out heaviest first (shared setup and ``slow``
+# tests count more), so that no long test starts last. The workers tell the controller the
+# units through a small JSON file each, since the controller itself collects nothing.
 _UNITS_KEY = "flywheel_units_dir"
 _UNITS_DIR = pytest.StashKey[Path]()
 
